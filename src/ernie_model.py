@@ -1,0 +1,329 @@
+"""ERNIE 1.0 encoder in MindSpore.
+
+A post-LayerNorm Transformer (word + position + token-type embeddings, embedding LayerNorm, N encoder layers,
+tanh pooler over [CLS]). Cell attributes are named so that parameter names equal the Hugging Face ERNIE state-dict
+keys (``embeddings.word_embeddings.weight``, ``encoder.layer.0.attention.self.query.weight`` ...): reading the module
+tree tells the checkpoint layout, and HF checkpoints load without a name table.
+"""
+import json
+import math
+import os
+from dataclasses import asdict, dataclass, fields
+from typing import Optional
+
+import numpy as np
+import mindspore as ms
+from mindspore import Parameter, Tensor, nn, ops
+from mindspore.common.initializer import TruncatedNormal, initializer
+
+_DTYPES = {"float32": ms.float32, "float16": ms.float16, "bfloat16": ms.bfloat16}
+_ACTIVATIONS = ("relu", "gelu", "gelu_new", "tanh")
+
+
+@dataclass
+class ErnieConfig:
+    """Hyper-parameters of an ERNIE encoder; reads ERNIE's own ``ernie_config.json`` and HF ``config.json``."""
+    vocab_size: int = 18000
+    hidden_size: int = 768
+    num_hidden_layers: int = 12
+    num_attention_heads: int = 12
+    intermediate_size: Optional[int] = None  # ERNIE's config omits it: the FFN is then 4 x hidden
+    hidden_act: str = "relu"
+    hidden_dropout_prob: float = 0.1
+    attention_probs_dropout_prob: float = 0.1
+    max_position_embeddings: int = 513
+    type_vocab_size: int = 2
+    initializer_range: float = 0.02
+    layer_norm_eps: float = 1e-5  # Paddle's layer_norm default, which ERNIE 1.0 was trained with
+    compute_dtype: str = "float32"
+
+    def __post_init__(self):
+        if self.intermediate_size is None:
+            self.intermediate_size = 4 * self.hidden_size
+        self.validate()
+
+    def validate(self, source="config"):
+        if self.hidden_size % self.num_attention_heads:
+            raise ValueError(f"{source}: hidden_size {self.hidden_size} is not a multiple of "
+                             f"num_attention_heads {self.num_attention_heads}")
+        if self.hidden_act not in _ACTIVATIONS:
+            raise ValueError(f"{source}: hidden_act {self.hidden_act!r} is not one of {_ACTIVATIONS}")
+        if self.compute_dtype not in _DTYPES:
+            raise ValueError(f"{source}: compute_dtype {self.compute_dtype!r} is not one of {tuple(_DTYPES)}")
+        for name in ("vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads",
+                     "intermediate_size", "max_position_embeddings", "type_vocab_size"):
+            if int(getattr(self, name)) <= 0:
+                raise ValueError(f"{source}: {name} must be positive, got {getattr(self, name)}")
+
+    @classmethod
+    def from_dict(cls, values, source="config"):
+        known = {f.name for f in fields(cls)}
+        kwargs = {k: v for k, v in values.items() if k in known}
+        missing = [k for k in ("hidden_size", "num_hidden_layers", "num_attention_heads", "vocab_size")
+                   if k not in kwargs]
+        if missing:
+            raise ValueError(f"{source}: missing required keys {missing}")
+        config = cls(**kwargs)
+        config.validate(source)
+        return config
+
+    @classmethod
+    def from_json_file(cls, path):
+        try:
+            with open(path, encoding="utf-8") as f:
+                values = json.load(f)
+        except FileNotFoundError:
+            raise FileNotFoundError(f"{path}: model config file not found") from None
+        except json.JSONDecodeError as err:
+            raise ValueError(f"{path}: line {err.lineno}: not valid JSON ({err.msg})") from None
+        return cls.from_dict(values, source=path)
+
+    def to_dict(self):
+        return asdict(self)
+
+    def to_json_file(self, path):
+        tmp = f"{path}.tmp"
+        with open(tmp, "w", encoding="utf-8") as f:
+            json.dump(self.to_dict(), f, indent=2, sort_keys=True)
+            f.write("\n")
+        os.replace(tmp, path)
+
+
+PRESETS = {
+    "base": dict(vocab_size=18000, hidden_size=768, num_hidden_layers=12, num_attention_heads=12),
+    # Small enough for tests and CPU demos, same vocabulary so ERNIE's real vocab.txt works with it.
+    "tiny": dict(vocab_size=18000, hidden_size=128, num_hidden_layers=2, num_attention_heads=2,
+                 intermediate_size=512, max_position_embeddings=513),
+}
+
+
+def load_config(name_or_path, **overrides):
+    """A preset name (``base``, ``tiny``) or a path to ``ernie_config.json`` / HF ``config.json``."""
+    if name_or_path in PRESETS:
+        values = dict(PRESETS[name_or_path])
+    elif os.path.isdir(name_or_path):
+        for candidate in ("ernie_config.json", "config.json"):
+            path = os.path.join(name_or_path, candidate)
+            if os.path.isfile(path):
+                return load_config(path, **overrides)
+        raise FileNotFoundError(f"{name_or_path}: no ernie_config.json or config.json in this directory")
+    elif os.path.isfile(name_or_path) or name_or_path.endswith(".json"):
+        config = ErnieConfig.from_json_file(name_or_path)
+        values = config.to_dict()
+    else:
+        raise ValueError(f"unknown model config {name_or_path!r}: give a preset ({', '.join(PRESETS)}) "
+                         f"or a path to ernie_config.json")
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    return ErnieConfig.from_dict(values, source=str(name_or_path))
+
+
+def _normal(shape, sigma):
+    return initializer(TruncatedNormal(sigma), shape, ms.float32)
+
+
+def activation(name):
+    return {"relu": nn.ReLU(), "gelu": nn.GELU(approximate=False), "gelu_new": nn.GELU(approximate=True),
+            "tanh": nn.Tanh()}[name]
+
+
+class Embedding(nn.Cell):
+    """A lookup table whose parameter is called ``weight`` (HF / Paddle naming)."""
+
+    def __init__(self, num_embeddings, embedding_dim, sigma=0.02):
+        super().__init__()
+        self.weight = Parameter(_normal((num_embeddings, embedding_dim), sigma), name="weight")
+        self.gather = ops.Gather()
+
+    def construct(self, ids):
+        return self.gather(self.weight, ids, 0)
+
+
+class LayerNorm(nn.Cell):
+    """LayerNorm over the last axis with ``weight``/``bias`` parameters and an explicit epsilon."""
+
+    def __init__(self, hidden_size, eps):
+        super().__init__()
+        self.weight = Parameter(initializer("ones", (hidden_size,), ms.float32), name="weight")
+        self.bias = Parameter(initializer("zeros", (hidden_size,), ms.float32), name="bias")
+        self.layer_norm = ops.LayerNorm(begin_norm_axis=-1, begin_params_axis=-1, epsilon=eps)
+
+    def construct(self, x):
+        return self.layer_norm(x, self.weight, self.bias)[0]
+
+
+class Dense(nn.Dense):
+    """``nn.Dense`` computing in ``compute_dtype`` and returning float32 (LayerNorm and softmax stay float32)."""
+
+    def __init__(self, in_channels, out_channels, sigma=0.02, compute_dtype=ms.float32):
+        super().__init__(in_channels, out_channels, weight_init=_normal((out_channels, in_channels), sigma),
+                         bias_init="zeros")
+        self.compute_dtype = compute_dtype
+        self.reduced = compute_dtype != ms.float32
+
+    def construct(self, x):
+        if self.reduced:
+            out = super().construct(ops.cast(x, self.compute_dtype))
+            return ops.cast(out, ms.float32)
+        return super().construct(x)
+
+
+class ErnieEmbeddings(nn.Cell):
+    def __init__(self, config):
+        super().__init__()
+        sigma = config.initializer_range
+        self.word_embeddings = Embedding(config.vocab_size, config.hidden_size, sigma)
+        self.position_embeddings = Embedding(config.max_position_embeddings, config.hidden_size, sigma)
+        self.token_type_embeddings = Embedding(config.type_vocab_size, config.hidden_size, sigma)
+        self.LayerNorm = LayerNorm(config.hidden_size, config.layer_norm_eps)
+        self.dropout = nn.Dropout(p=config.hidden_dropout_prob)
+
+    def construct(self, input_ids, token_type_ids):
+        seq_len = input_ids.shape[1]
+        # Positions are always 0..S-1 (ERNIE's position_ids are never anything else), so slice the table.
+        positions = self.position_embeddings.weight[:seq_len]
+        embeddings = self.word_embeddings(input_ids) + positions + self.token_type_embeddings(token_type_ids)
+        return self.dropout(self.LayerNorm(embeddings))
+
+
+class ErnieSelfAttention(nn.Cell):
+    def __init__(self, config, dtype):
+        super().__init__()
+        self.num_heads = config.num_attention_heads
+        self.head_size = config.hidden_size // config.num_attention_heads
+        self.scale = 1.0 / math.sqrt(self.head_size)
+        sigma = config.initializer_range
+        self.query = Dense(config.hidden_size, config.hidden_size, sigma, dtype)
+        self.key = Dense(config.hidden_size, config.hidden_size, sigma, dtype)
+        self.value = Dense(config.hidden_size, config.hidden_size, sigma, dtype)
+        self.dropout = nn.Dropout(p=config.attention_probs_dropout_prob)
+        self.scores = ops.BatchMatMul(transpose_b=True)
+        self.context = ops.BatchMatMul()
+        self.softmax = nn.Softmax(axis=-1)
+
+    def split_heads(self, x):
+        batch, seq_len, _ = x.shape
+        return ops.transpose(ops.reshape(x, (batch, seq_len, self.num_heads, self.head_size)), (0, 2, 1, 3))
+
+    def construct(self, hidden_states, attention_bias):
+        batch, seq_len, hidden = hidden_states.shape
+        query = self.split_heads(self.query(hidden_states) * self.scale)
+        key = self.split_heads(self.key(hidden_states))
+        value = self.split_heads(self.value(hidden_states))
+        probs = self.dropout(self.softmax(self.scores(query, key) + attention_bias))
+        context = ops.transpose(self.context(probs, value), (0, 2, 1, 3))
+        return ops.reshape(context, (batch, seq_len, hidden))
+
+
+class ErnieSelfOutput(nn.Cell):
+    """Projection, dropout, residual and post-LayerNorm after attention."""
+
+    def __init__(self, config, dtype):
+        super().__init__()
+        self.dense = Dense(config.hidden_size, config.hidden_size, config.initializer_range, dtype)
+        self.LayerNorm = LayerNorm(config.hidden_size, config.layer_norm_eps)
+        self.dropout = nn.Dropout(p=config.hidden_dropout_prob)
+
+    def construct(self, hidden_states, residual):
+        return self.LayerNorm(self.dropout(self.dense(hidden_states)) + residual)
+
+
+class ErnieAttention(nn.Cell):
+    def __init__(self, config, dtype):
+        super().__init__()
+        self.self = ErnieSelfAttention(config, dtype)
+        self.output = ErnieSelfOutput(config, dtype)
+
+    def construct(self, hidden_states, attention_bias):
+        return self.output(self.self(hidden_states, attention_bias), hidden_states)
+
+
+class ErnieIntermediate(nn.Cell):
+    def __init__(self, config, dtype):
+        super().__init__()
+        self.dense = Dense(config.hidden_size, config.intermediate_size, config.initializer_range, dtype)
+        self.intermediate_act_fn = activation(config.hidden_act)
+
+    def construct(self, hidden_states):
+        return self.intermediate_act_fn(self.dense(hidden_states))
+
+
+class ErnieOutput(nn.Cell):
+    """FFN down-projection, dropout, residual and post-LayerNorm."""
+
+    def __init__(self, config, dtype):
+        super().__init__()
+        self.dense = Dense(config.intermediate_size, config.hidden_size, config.initializer_range, dtype)
+        self.LayerNorm = LayerNorm(config.hidden_size, config.layer_norm_eps)
+        self.dropout = nn.Dropout(p=config.hidden_dropout_prob)
+
+    def construct(self, hidden_states, residual):
+        return self.LayerNorm(self.dropout(self.dense(hidden_states)) + residual)
+
+
+class ErnieLayer(nn.Cell):
+    def __init__(self, config, dtype):
+        super().__init__()
+        self.attention = ErnieAttention(config, dtype)
+        self.intermediate = ErnieIntermediate(config, dtype)
+        self.output = ErnieOutput(config, dtype)
+
+    def construct(self, hidden_states, attention_bias):
+        attention_output = self.attention(hidden_states, attention_bias)
+        return self.output(self.intermediate(attention_output), attention_output)
+
+
+class ErnieEncoder(nn.Cell):
+    def __init__(self, config, dtype):
+        super().__init__()
+        self.layer = nn.CellList([ErnieLayer(config, dtype) for _ in range(config.num_hidden_layers)])
+
+    def construct(self, hidden_states, attention_bias):
+        for layer in self.layer:
+            hidden_states = layer(hidden_states, attention_bias)
+        return hidden_states
+
+
+class ErniePooler(nn.Cell):
+    def __init__(self, config, dtype):
+        super().__init__()
+        self.dense = Dense(config.hidden_size, config.hidden_size, config.initializer_range, dtype)
+        self.activation = nn.Tanh()
+
+    def construct(self, sequence_output):
+        return self.activation(self.dense(sequence_output[:, 0]))
+
+
+class ErnieModel(nn.Cell):
+    """``model(input_ids, token_type_ids, attention_mask) -> (sequence_output, pooled_output)``.
+
+    Inputs are int32 ``[batch, seq]``; ``attention_mask`` is 1 for real tokens and 0 for padding.
+    """
+
+    def __init__(self, config):
+        super().__init__()
+        self.config = config
+        dtype = _DTYPES[config.compute_dtype]
+        self.embeddings = ErnieEmbeddings(config)
+        self.encoder = ErnieEncoder(config, dtype)
+        self.pooler = ErniePooler(config, dtype)
+
+    def construct(self, input_ids, token_type_ids, attention_mask):
+        # Padding keys get -10000 before the softmax, as in ERNIE's Paddle implementation.
+        mask = ops.cast(attention_mask, ms.float32)
+        attention_bias = ops.reshape((1.0 - mask) * -10000.0, (mask.shape[0], 1, 1, mask.shape[1]))
+        sequence_output = self.encoder(self.embeddings(input_ids, token_type_ids), attention_bias)
+        return sequence_output, self.pooler(sequence_output)
+
+
+def set_compute_dtype_check(device_target, compute_dtype):
+    """Reduced precision is a GPU/Ascend feature: MindSpore's CPU MatMul has no bf16 kernel and fp16 is slower."""
+    if device_target == "CPU" and compute_dtype != "float32":
+        raise ValueError(f"compute_dtype {compute_dtype} is not supported on CPU (MindSpore's CPU MatMul kernels "
+                         f"are float32 only); use float32")
+
+
+def numpy_parameters(cell):
+    """``{name: numpy array}`` of a cell's parameters (a convenience for conversion and tests)."""
+    return {p.name: p.asnumpy() for p in cell.get_parameters()}
+
+
