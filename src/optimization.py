@@ -1,0 +1,109 @@
+"""Optimizers and the learning-rate schedule.
+
+The schedule is linear warm-up then polynomial decay (power 1 = linear) to ``end_learning_rate``, computed from the
+real number of training steps. Weight decay skips LayerNorm parameters and biases, as in BERT and ERNIE.
+"""
+import mindspore as ms
+from mindspore import nn, ops
+
+OPTIMIZERS = ("AdamWeightDecay", "Lamb", "Momentum")
+
+
+class WarmupPolynomialDecayLR(nn.learning_rate_schedule.LearningRateSchedule):
+    """lr(step) = peak * step / warmup during warm-up, then (peak - end) * (1 - progress)^power + end."""
+
+    def __init__(self, learning_rate, total_steps, warmup_steps=0, end_learning_rate=0.0, power=1.0):
+        super().__init__()
+        if total_steps <= 0:
+            raise ValueError(f"total_steps must be positive, got {total_steps}")
+        self.learning_rate = float(learning_rate)
+        self.end_learning_rate = float(end_learning_rate)
+        self.total_steps = int(total_steps)
+        self.warmup_steps = int(warmup_steps)
+        self.power = float(power)
+        self.decay_steps = max(self.total_steps - self.warmup_steps, 1)
+
+    def construct(self, global_step):
+        step = ops.cast(global_step, ms.float32)
+        progress = ops.clip_by_value(step - self.warmup_steps, 0.0, float(self.decay_steps)) / self.decay_steps
+        decayed = (self.learning_rate - self.end_learning_rate) * ops.pow(1.0 - progress, self.power) \
+            + self.end_learning_rate
+        if self.warmup_steps > 0:
+            warmup = self.learning_rate * step / self.warmup_steps
+            return ops.select(step < self.warmup_steps, warmup, decayed)
+        return decayed
+
+    def value(self, step):
+        """The same schedule in plain Python, for logging without touching the graph."""
+        if self.warmup_steps > 0 and step < self.warmup_steps:
+            return self.learning_rate * step / self.warmup_steps
+        progress = min(max(step - self.warmup_steps, 0), self.decay_steps) / self.decay_steps
+        return (self.learning_rate - self.end_learning_rate) * (1.0 - progress) ** self.power + self.end_learning_rate
+
+
+_lamb_update = ops.MultitypeFuncGraph("lamb_update")
+
+
+@_lamb_update.register("Tensor", "Tensor", "Tensor", "Tensor", "Tensor", "Tensor", "Tensor", "Tensor", "Tensor",
+                       "Tensor")
+def _lamb_update_tensor(beta1, beta2, eps, lr, step, weight_decay, param, moment1, moment2, grad):
+    next_m = beta1 * moment1 + (1.0 - beta1) * grad
+    next_v = beta2 * moment2 + (1.0 - beta2) * grad * grad
+    m_hat = next_m / (1.0 - ops.pow(beta1, step))
+    v_hat = next_v / (1.0 - ops.pow(beta2, step))
+    update = m_hat / (ops.sqrt(v_hat) + eps) + weight_decay * param
+    weight_norm = ops.norm(param)
+    update_norm = ops.norm(update)
+    trust_ratio = ops.select(ops.logical_and(weight_norm > 0.0, update_norm > 0.0),
+                             weight_norm / ops.maximum(update_norm, 1e-12), ops.ones_like(weight_norm))
+    next_param = param - lr * trust_ratio * update
+    ops.assign(moment1, next_m)
+    ops.assign(moment2, next_v)
+    ops.assign(param, next_param)
+    return next_param
+
+
+class Lamb(nn.Optimizer):
+    """LAMB (You et al. 2019) written with plain ops, because MindSpore's fused Lamb kernel does not exist on CPU."""
+
+    def __init__(self, params, learning_rate, beta1=0.9, beta2=0.999, eps=1e-6, weight_decay=0.0):
+        super().__init__(learning_rate, params, weight_decay)
+        self.beta1 = ms.Tensor(beta1, ms.float32)
+        self.beta2 = ms.Tensor(beta2, ms.float32)
+        self.eps = ms.Tensor(eps, ms.float32)
+        self.moments1 = self._parameters.clone(prefix="lamb_m", init="zeros")
+        self.moments2 = self._parameters.clone(prefix="lamb_v", init="zeros")
+
+    def construct(self, gradients):
+        weight_decay = self.get_weight_decay()
+        lr = self.get_lr()
+        self.assignadd(self.global_step, self.global_step_increase_tensor)
+        step = ops.cast(self.global_step, ms.float32)
+        update = ops.partial(_lamb_update, self.beta1, self.beta2, self.eps, lr, step)
+        if self.is_group:
+            return self.hyper_map(update, weight_decay, self._parameters, self.moments1, self.moments2, gradients)
+        return self.hyper_map(ops.partial(update, weight_decay), self._parameters, self.moments1, self.moments2,
+                              gradients)
+
+
+def no_weight_decay(param_name):
+    lowered = param_name.lower()
+    return "layernorm" in lowered or "layer_norm" in lowered or lowered.endswith(".bias") or "crf." in lowered
+
+
+def build_optimizer(params, name="AdamWeightDecay", learning_rate=5e-5, total_steps=1, warmup_proportion=0.1,
+                    weight_decay=0.01, end_learning_rate=0.0, power=1.0, momentum=0.9, eps=1e-6):
+    """Returns ``(optimizer, schedule)``; ``params`` is the list of trainable parameters."""
+    if name not in OPTIMIZERS:
+        raise ValueError(f"unknown optimizer {name!r}: choose one of {OPTIMIZERS}")
+    warmup_steps = int(round(total_steps * warmup_proportion))
+    schedule = WarmupPolynomialDecayLR(learning_rate, total_steps, warmup_steps, end_learning_rate, power)
+    if name == "Momentum":
+        return nn.Momentum(params, learning_rate=schedule, momentum=momentum), schedule
+    decay = [p for p in params if not no_weight_decay(p.name)]
+    no_decay = [p for p in params if no_weight_decay(p.name)]
+    groups = [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0},
+              {"order_params": params}]
+    if name == "Lamb":
+        return Lamb(groups, learning_rate=schedule, eps=eps), schedule
+    return nn.AdamWeightDecay(groups, learning_rate=schedule, eps=eps), schedule

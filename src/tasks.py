@@ -1,0 +1,44 @@
+"""Per-task defaults, in one declarative table.
+
+Values follow the MindSpore model-zoo ERNIE scripts (which follow Paddle ERNIE 1.0's published recipes), with two
+fixes: ChnSentiCorp has 2 labels (the seed trained it with 3), and the schedule comes from the real dataset size.
+Every value is a default that a command-line flag overrides.
+"""
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    kind: str                      # "classification", "ner" or "mrc"
+    num_labels: int
+    max_seq_len: int
+    learning_rate: float
+    epoch_num: int
+    batch_size: int
+    assessment_method: str         # the metric that selects the best checkpoint
+    data_dir: str                  # folder under $DATA_DIR as published in ERNIE's task_data archive
+    files: dict = field(default_factory=dict)  # split -> file name
+    label_map: dict = field(default_factory=dict)
+    max_query_len: int = 0
+    doc_stride: int = 0
+
+
+_TSV = {"train": "train.tsv", "dev": "dev.tsv", "test": "test.tsv"}
+_BINARY = {"0": 0, "1": 1}
+
+TASKS = {
+    "chnsenticorp": TaskSpec("classification", 2, 256, 5e-5, 10, 24, "accuracy", "chnsenticorp", _TSV, _BINARY),
+    "xnli": TaskSpec("classification", 3, 512, 1e-4, 3, 64, "accuracy", "xnli", _TSV,
+                     {"contradiction": 0, "entailment": 1, "neutral": 2}),
+    "dbqa": TaskSpec("classification", 2, 512, 2e-5, 3, 64, "f1", "nlpcc-dbqa", _TSV, _BINARY),
+    "msra_ner": TaskSpec("ner", 7, 256, 5e-5, 6, 16, "f1", "msra_ner", _TSV,
+                         {"B-PER": 0, "I-PER": 1, "B-ORG": 2, "I-ORG": 3, "B-LOC": 4, "I-LOC": 5, "O": 6}),
+    "drcd": TaskSpec("mrc", 2, 512, 5e-5, 3, 16, "f1", "drcd",
+                     {"train": "train.json", "dev": "dev.json", "test": "test.json"}, max_query_len=64, doc_stride=128),
+    "cmrc": TaskSpec("mrc", 2, 512, 3e-5, 3, 16, "f1", "cmrc2018",
+                     {"train": "train.json", "dev": "dev.json"}, max_query_len=64, doc_stride=128),
+}
+
+
+def tasks_of_kind(kind):
+    return [name for name, spec in TASKS.items() if spec.kind == kind]

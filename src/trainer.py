@@ -1,0 +1,280 @@
+"""The training loop shared by pre-training and every fine-tuning task.
+
+One graph-mode ``TrainStep`` cell (forward, backward, global-norm clipping, optional dynamic loss scaling for float16)
+is driven by a plain Python loop that logs a progress bar and JSON lines, evaluates, keeps the best and the last
+checkpoints, and resumes an interrupted run from ``checkpoint_last.ckpt`` (weights, optimizer state, step and epoch).
+"""
+import glob
+import json
+import logging
+import os
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import mindspore as ms
+from mindspore import Tensor, nn, ops
+from tqdm import tqdm
+
+from .checkpoint import read_checkpoint, save_checkpoint
+from .dataset import create_train_dataset, eval_batches, num_examples, steps_per_epoch
+from .optimization import build_optimizer
+
+logger = logging.getLogger(__name__)
+
+_grad_scale = ops.MultitypeFuncGraph("grad_scale")
+
+
+@_grad_scale.register("Tensor", "Tensor")
+def _unscale(scale, grad):
+    return grad * ops.cast(ops.reciprocal(scale), grad.dtype)
+
+
+class TrainStep(nn.TrainOneStepWithLossScaleCell):
+    """One optimizer step on a loss cell returning ``(loss, *metrics)``; returns the same tuple.
+
+    The metrics (e.g. correct-prediction counts) get a zero gradient seed, so they cost no second forward pass.
+    With ``loss_scale_manager`` (float16 compute) the loss is scaled and steps that overflow are skipped.
+    """
+
+    def __init__(self, loss_net, optimizer, max_grad_norm=1.0, loss_scale_manager=None):
+        scale = loss_scale_manager if loss_scale_manager is not None else Tensor(1.0, ms.float32)
+        super().__init__(loss_net, optimizer, scale)
+        self.dynamic_loss_scale = loss_scale_manager is not None
+        self.max_grad_norm = float(max_grad_norm)
+
+    def construct(self, *inputs):
+        outputs = self.network(*inputs)
+        loss = outputs[0]
+        scale = self.scale_sense
+        seeds = (ops.ones_like(loss) * ops.cast(scale, loss.dtype),) + self.hyper_map(ops.zeros_like, outputs[1:])
+        grads = self.grad(self.network, self.weights)(*inputs, seeds)
+        if self.dynamic_loss_scale:
+            grads = self.hyper_map(ops.partial(_grad_scale, scale), grads)
+        grads = self.grad_reducer(grads)
+        if self.max_grad_norm > 0:
+            grads = ops.clip_by_global_norm(grads, self.max_grad_norm)
+        if self.dynamic_loss_scale:
+            overflow = self.process_loss_scale(self.get_overflow_status(Tensor([0] * 8, ms.int32), grads))
+            if not overflow:
+                loss = ops.depend(loss, self.optimizer(grads))
+        else:
+            loss = ops.depend(loss, self.optimizer(grads))
+        return (loss,) + outputs[1:]
+
+
+@dataclass
+class TrainingConfig:
+    output_dir: str
+    epochs: int = 3
+    batch_size: int = 32
+    learning_rate: float = 5e-5
+    optimizer: str = "AdamWeightDecay"
+    warmup_proportion: float = 0.1
+    weight_decay: float = 0.01
+    max_grad_norm: float = 1.0
+    max_steps: int = -1                # > 0 stops after this many steps (and sizes the schedule)
+    eval_every: int = 0                # evaluate every N steps (0: at the end of each epoch only)
+    log_every: int = 10
+    save_every: int = 0                # write checkpoint_last.ckpt every N steps (0: at the end of each epoch)
+    keep_checkpoint_max: int = 1
+    checkpoint_prefix: str = "ernie"
+    seed: int = 0
+    shuffle: bool = True
+    resume: bool = True
+    loss_scale: bool = False           # dynamic loss scaling (float16 compute)
+    metric_for_best: str = ""          # key of the eval metrics to select the best checkpoint ("" -> none)
+    progress_bar: bool = True
+
+
+def distributed_context():
+    """``(rank, world_size)``; initialises data parallelism when launched by msrun or an HCCL rank table."""
+    launched = os.environ.get("MS_ROLE") == "MS_WORKER" or int(os.environ.get("RANK_SIZE", "1")) > 1
+    if not launched:
+        return 0, 1
+    from mindspore.communication import get_group_size, get_rank, init
+    init()
+    rank, world_size = get_rank(), get_group_size()
+    ms.set_auto_parallel_context(parallel_mode=ms.ParallelMode.DATA_PARALLEL, gradients_mean=True,
+                                 device_num=world_size)
+    return rank, world_size
+
+
+class JsonLinesLog:
+    """Appends one JSON object a line; kept open so a killed run loses at most the current line."""
+
+    def __init__(self, path, enabled=True):
+        self.file = open(path, "a", encoding="utf-8") if enabled else None
+
+    def write(self, **record):
+        if self.file:
+            self.file.write(json.dumps(record, ensure_ascii=False) + "\n")
+            self.file.flush()
+
+    def close(self):
+        if self.file:
+            self.file.close()
+
+
+def _resume_state(path, train_step):
+    """Loads weights and optimizer state into ``train_step``; returns the saved loop position."""
+    values = read_checkpoint(path)
+    parameters = {p.name: p for p in train_step.get_parameters()}
+    missing = [name for name in parameters if name not in values]
+    if missing:
+        raise ValueError(f"{path}: cannot resume, the checkpoint lacks {len(missing)} parameters of this run "
+                         f"(first: {missing[:3]}); was it written by a different model or optimizer?")
+    for name, parameter in parameters.items():
+        if tuple(values[name].shape) != tuple(parameter.shape):
+            raise ValueError(f"{path}: cannot resume, {name} has shape {values[name].shape} in the checkpoint but "
+                             f"{parameter.shape} in this run")
+        parameter.set_data(Tensor(values[name], parameter.dtype))
+    state = {key: values[key].item() for key in ("epoch", "step_in_epoch", "global_step", "best_metric")
+             if key in values}
+    if "global_step" not in state:
+        raise ValueError(f"{path}: not a training-state checkpoint (no global_step); use it as a pretrained checkpoint")
+    return state
+
+
+def _rotate(pattern, keep):
+    files = sorted(glob.glob(pattern), key=os.path.getmtime)
+    for old in files[:max(len(files) - keep, 0)]:
+        os.remove(old)
+
+
+def train(loss_net, model, train_columns, column_names, config, evaluate=None, rank=0, world_size=1):
+    """Trains ``loss_net`` (which wraps ``model``) on in-memory ``train_columns``.
+
+    ``evaluate(model) -> dict`` is called at ``eval_every`` steps and each epoch end; with ``metric_for_best`` the
+    best-scoring weights are kept as ``<prefix>-best.ckpt``. Returns the last evaluation metrics (or {}).
+    """
+    is_main = rank == 0
+    os.makedirs(config.output_dir, exist_ok=True)
+    total_examples = num_examples(train_columns)
+    per_epoch = steps_per_epoch(total_examples, config.batch_size, world_size)
+    if per_epoch == 0:
+        raise ValueError(f"{total_examples} training examples are fewer than one global batch of "
+                         f"{config.batch_size * world_size}; lower --batch_size")
+    dropped = total_examples - per_epoch * config.batch_size * world_size
+    total_steps = config.max_steps if config.max_steps > 0 else per_epoch * config.epochs
+    logger.info("%d training examples, %d steps per epoch (batch %d x %d processes; %d examples of the last partial "
+                "batch are left out of each epoch, a different shuffled subset each time), %d steps in total",
+                total_examples, per_epoch, config.batch_size, world_size, dropped, total_steps)
+
+    optimizer, schedule = build_optimizer(
+        loss_net.trainable_params(), config.optimizer, config.learning_rate, total_steps, config.warmup_proportion,
+        config.weight_decay)
+    loss_scale = nn.DynamicLossScaleUpdateCell(2.0 ** 16, 2, 1000) if config.loss_scale else None
+    train_step = TrainStep(loss_net, optimizer, config.max_grad_norm, loss_scale)
+    train_step.set_train(True)
+
+    last_path = os.path.join(config.output_dir, "checkpoint_last.ckpt")
+    state = {"epoch": 0, "step_in_epoch": 0, "global_step": 0, "best_metric": -np.inf}
+    if config.resume and os.path.exists(last_path):
+        state.update(_resume_state(last_path, train_step))
+        logger.info("resuming from %s at epoch %d, step %d", last_path, state["epoch"], state["global_step"])
+
+    log = JsonLinesLog(os.path.join(config.output_dir, "train_log.jsonl"), enabled=is_main)
+    progress = tqdm(total=total_steps, initial=state["global_step"], disable=not (is_main and config.progress_bar),
+                    unit="step", dynamic_ncols=True)
+    last_metrics = {}
+
+    def save_last(epoch, step_in_epoch):
+        if is_main:
+            save_checkpoint(train_step, last_path, append_dict={
+                "epoch": epoch, "step_in_epoch": step_in_epoch, "global_step": state["global_step"],
+                "best_metric": float(state["best_metric"]), "seed": config.seed})
+
+    def run_evaluation(epoch):
+        nonlocal last_metrics
+        model.set_train(False)
+        metrics = evaluate(model)
+        model.set_train(True)
+        train_step.set_train(True)
+        last_metrics = metrics
+        log.write(event="eval", epoch=epoch, step=state["global_step"], **metrics)
+        key = config.metric_for_best
+        if is_main and key and metrics.get(key, -np.inf) > state["best_metric"]:
+            state["best_metric"] = float(metrics[key])
+            save_checkpoint(model, os.path.join(config.output_dir, f"{config.checkpoint_prefix}-best.ckpt"),
+                            append_dict={"global_step": state["global_step"], key: state["best_metric"]})
+            logger.info("new best %s %.6f at step %d", key, state["best_metric"], state["global_step"])
+
+    window_loss, window_steps, window_start = 0.0, 0, time.perf_counter()
+    epoch = state["epoch"]
+    while epoch < config.epochs and state["global_step"] < total_steps:
+        dataset = create_train_dataset(train_columns, column_names, config.batch_size, epoch, config.seed,
+                                       config.shuffle, rank, world_size, skip_batches=state["step_in_epoch"])
+        step_in_epoch = state["step_in_epoch"]
+        for batch in dataset.create_tuple_iterator(num_epochs=1, do_copy=False):
+            outputs = train_step(*batch)
+            step_in_epoch += 1
+            state["global_step"] += 1
+            loss = float(outputs[0].asnumpy())
+            if not np.isfinite(loss) and not config.loss_scale:
+                raise FloatingPointError(f"loss is {loss} at step {state['global_step']}; lower the learning rate")
+            window_loss += loss
+            window_steps += 1
+            progress.update(1)
+            if state["global_step"] % config.log_every == 0 or state["global_step"] == total_steps:
+                elapsed = time.perf_counter() - window_start
+                record = {"event": "train", "epoch": epoch, "step": state["global_step"],
+                          "loss": window_loss / window_steps,
+                          "learning_rate": schedule.value(state["global_step"] - 1),
+                          "samples_per_s": window_steps * config.batch_size * world_size / max(elapsed, 1e-9)}
+                log.write(**record)
+                progress.set_postfix(loss=f"{record['loss']:.4f}", lr=f"{record['learning_rate']:.2e}",
+                                     samples_s=f"{record['samples_per_s']:.1f}")
+                window_loss, window_steps, window_start = 0.0, 0, time.perf_counter()
+            if config.save_every and state["global_step"] % config.save_every == 0:
+                save_last(epoch, step_in_epoch)
+            if evaluate and config.eval_every and state["global_step"] % config.eval_every == 0:
+                run_evaluation(epoch)
+            if state["global_step"] >= total_steps:
+                break
+        finished_epoch = step_in_epoch >= per_epoch
+        epoch += int(finished_epoch)
+        state["step_in_epoch"] = 0 if finished_epoch else step_in_epoch
+        if is_main:
+            save_checkpoint(model, os.path.join(
+                config.output_dir, f"{config.checkpoint_prefix}-{epoch}_{state['global_step']}.ckpt"))
+            _rotate(os.path.join(config.output_dir, f"{config.checkpoint_prefix}-[0-9]*_[0-9]*.ckpt"),
+                    config.keep_checkpoint_max)
+        save_last(epoch, state["step_in_epoch"])
+        if evaluate and not (config.eval_every and state["global_step"] % config.eval_every == 0):
+            run_evaluation(epoch)
+    progress.close()
+    log.close()
+    return last_metrics
+
+
+def predict(model, columns, input_names, batch_size):
+    """Runs ``model`` in inference mode over all rows; returns a tuple of numpy outputs (one per model output)."""
+    model.set_train(False)
+    chunks = None
+    for real_rows, batch in eval_batches(columns, input_names, batch_size):
+        outputs = model(*(Tensor(array) for array in batch))
+        outputs = outputs if isinstance(outputs, tuple) else (outputs,)
+        arrays = [output.asnumpy()[:real_rows] for output in outputs]
+        chunks = [[a] for a in arrays] if chunks is None else [c + [a] for c, a in zip(chunks, arrays)]
+    return tuple(np.concatenate(c) for c in chunks)
+
+
+def init_runtime(device_target="auto", device_id=None, seed=0):
+    """Selects the device (``auto``: Ascend, then GPU, then CPU), graph mode, and the global seed."""
+    if device_target in (None, "", "auto"):
+        device_target = next((d for d in ("Ascend", "GPU") if _device_available(d)), "CPU")
+    if device_id is None:
+        ms.set_device(device_target)  # under msrun the device id is negotiated per process
+    else:
+        ms.set_device(device_target, device_id)
+    ms.set_context(mode=ms.GRAPH_MODE)
+    ms.set_seed(seed)
+    return device_target
+
+
+def _device_available(device_target):
+    try:
+        return ms.hal.is_available(device_target)
+    except (RuntimeError, ValueError):
+        return False
