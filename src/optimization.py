@@ -88,7 +88,8 @@ class Lamb(nn.Optimizer):
 
 def no_weight_decay(param_name):
     lowered = param_name.lower()
-    return "layernorm" in lowered or "layer_norm" in lowered or lowered.endswith(".bias") or "crf." in lowered
+    return ("layernorm" in lowered or "layer_norm" in lowered or lowered.split(".")[-1] == "bias"
+            or lowered.startswith("crf."))
 
 
 def build_optimizer(params, name="AdamWeightDecay", learning_rate=5e-5, total_steps=1, warmup_proportion=0.1,
@@ -102,8 +103,9 @@ def build_optimizer(params, name="AdamWeightDecay", learning_rate=5e-5, total_st
         return nn.Momentum(params, learning_rate=schedule, momentum=momentum), schedule
     decay = [p for p in params if not no_weight_decay(p.name)]
     no_decay = [p for p in params if no_weight_decay(p.name)]
-    groups = [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0},
-              {"order_params": params}]
+    groups = [group for group in ({"params": decay, "weight_decay": weight_decay},
+                                  {"params": no_decay, "weight_decay": 0.0}) if group["params"]]
+    groups.append({"order_params": params})
     if name == "Lamb":
         return Lamb(groups, learning_rate=schedule, eps=eps), schedule
     return nn.AdamWeightDecay(groups, learning_rate=schedule, eps=eps), schedule

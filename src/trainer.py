@@ -74,7 +74,7 @@ class TrainingConfig:
     weight_decay: float = 0.01
     max_grad_norm: float = 1.0
     max_steps: int = -1                # > 0 stops after this many steps (and sizes the schedule)
-    eval_every: int = 0                # evaluate every N steps (0: at the end of each epoch only)
+    eval_every: int = 0                # evaluate every N steps and at the end (0: at the end of each epoch)
     log_every: int = 10
     save_every: int = 0                # write checkpoint_last.ckpt every N steps (0: at the end of each epoch)
     keep_checkpoint_max: int = 1
@@ -129,11 +129,10 @@ def _resume_state(path, train_step):
             raise ValueError(f"{path}: cannot resume, {name} has shape {values[name].shape} in the checkpoint but "
                              f"{parameter.shape} in this run")
         parameter.set_data(Tensor(values[name], parameter.dtype))
-    state = {key: values[key].item() for key in ("epoch", "step_in_epoch", "global_step", "best_metric")
-             if key in values}
-    if "global_step" not in state:
-        raise ValueError(f"{path}: not a training-state checkpoint (no global_step); use it as a pretrained checkpoint")
-    return state
+    if "trainer_global_step" not in values:
+        raise ValueError(f"{path}: not a training-state checkpoint (no trainer_global_step); use it as a pretrained "
+                         f"checkpoint instead")
+    return {key: values[f"trainer_{key}"].item() for key in ("epoch", "step_in_epoch", "global_step", "best_metric")}
 
 
 def _rotate(pattern, keep):
@@ -181,9 +180,11 @@ def train(loss_net, model, train_columns, column_names, config, evaluate=None, r
 
     def save_last(epoch, step_in_epoch):
         if is_main:
+            # "trainer_" keys: the optimizer already has a parameter called global_step (its own update count)
             save_checkpoint(train_step, last_path, append_dict={
-                "epoch": epoch, "step_in_epoch": step_in_epoch, "global_step": state["global_step"],
-                "best_metric": float(state["best_metric"]), "seed": config.seed})
+                "trainer_epoch": epoch, "trainer_step_in_epoch": step_in_epoch,
+                "trainer_global_step": state["global_step"], "trainer_best_metric": float(state["best_metric"]),
+                "trainer_seed": config.seed})
 
     def run_evaluation(epoch):
         nonlocal last_metrics
@@ -241,8 +242,10 @@ def train(loss_net, model, train_columns, column_names, config, evaluate=None, r
             _rotate(os.path.join(config.output_dir, f"{config.checkpoint_prefix}-[0-9]*_[0-9]*.ckpt"),
                     config.keep_checkpoint_max)
         save_last(epoch, state["step_in_epoch"])
-        if evaluate and not (config.eval_every and state["global_step"] % config.eval_every == 0):
+        if evaluate and not config.eval_every:
             run_evaluation(epoch)
+    if evaluate and config.eval_every and state["global_step"] % config.eval_every:
+        run_evaluation(epoch)  # the steps after the last periodic evaluation
     progress.close()
     log.close()
     return last_metrics
