@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import assessment_method as metrics_lib
-from .checkpoint import load_weights
+from .checkpoint import load_weights, log_report
 from .ernie_model import load_config
 from .finetune_task_reader import (ReaderStats, convert_classification_examples, convert_ner_examples,
                                    read_classification_file, read_label_map, read_mindrecord_columns, read_ner_file,
@@ -59,6 +59,16 @@ def _write_jsonl(path, records):
     _write_atomic(path, lambda f: f.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in records))
 
 
+def label_names(label_map):
+    """Label names by id; where a map gives aliases (XNLI's contradictory/contradiction) the first name wins."""
+    names = {}
+    for name, label_id in label_map.items():
+        names.setdefault(label_id, name)
+    if sorted(names) != list(range(len(names))):
+        raise ValueError(f"label ids must be 0..N-1, got {sorted(names)}")
+    return [names[i] for i in range(len(names))]
+
+
 def _save_json(obj, path):
     _write_atomic(path, lambda f: json.dump(obj, f, ensure_ascii=False, indent=1))
 
@@ -73,7 +83,7 @@ class ClassificationTask:
 
     def __init__(self, args, tokenizer, label_map):
         self.args, self.tokenizer, self.label_map = args, tokenizer, label_map
-        self.labels = sorted(label_map, key=label_map.get)
+        self.labels = label_names(label_map)
 
     def load(self, path, is_training):
         if self.args.dataset_format == "mindrecord":
@@ -100,14 +110,17 @@ class ClassificationTask:
         labelled = gold >= 0
         metrics = {}
         if labelled.any():
-            metrics.update(metrics_lib.accuracy(predicted[labelled], gold[labelled]))
+            predicted_labelled, gold_labelled = predicted[labelled], gold[labelled]
+            metrics.update(metrics_lib.accuracy(predicted_labelled, gold_labelled))
             if self.args.num_class == 2:
-                metrics.update(metrics_lib.binary_prf(predicted[labelled], gold[labelled], positive_label=1))
-                metrics["mcc"] = metrics_lib.matthews_corrcoef(predicted[labelled], gold[labelled])
-                metrics["spearman"] = metrics_lib.spearman(probabilities[labelled, 1], gold[labelled])
-                if "qids" in data.columns:
+                metrics.update(metrics_lib.binary_prf(predicted_labelled, gold_labelled, positive_label=1))
+                if self.args.assessment_method == "mcc":
+                    metrics["mcc"] = metrics_lib.matthews_corrcoef(predicted_labelled, gold_labelled)
+                if self.args.assessment_method == "spearman":
+                    metrics["spearman"] = metrics_lib.spearman(probabilities[labelled, 1], gold_labelled)
+                if data.examples and data.examples[0].qid is not None:  # question groups (dbqa): rank answers
                     metrics["mrr"] = metrics_lib.mean_reciprocal_rank(
-                        data.columns["qids"][labelled], probabilities[labelled, 1], gold[labelled])
+                        data.columns["qids"][labelled], probabilities[labelled, 1], gold_labelled)
         if predictions_path:
             ids = [e.guid for e in data.examples] if data.examples else list(range(len(predicted)))
             _write_jsonl(predictions_path, (
@@ -121,7 +134,8 @@ class NerTask:
 
     def __init__(self, args, tokenizer, label_map):
         self.args, self.tokenizer, self.label_map = args, tokenizer, label_map
-        self.id_to_label = {i: label for label, i in label_map.items()}
+        self.labels = label_names(label_map)
+        self.id_to_label = dict(enumerate(self.labels))
 
     def load(self, path, is_training):
         if self.args.dataset_format == "mindrecord":
@@ -203,7 +217,8 @@ class MrcTask:
         logger.info("%s: %s", json_path, stats.summary())
         if args.dataset_format == "mindrecord":
             stored = read_mindrecord_columns(path)
-            if not np.array_equal(stored["unique_ids"], columns["unique_ids"]):
+            if not (np.array_equal(stored["unique_ids"], columns["unique_ids"])
+                    and np.array_equal(stored["input_ids"], columns["input_ids"])):
                 raise ValueError(f"{path}: its windows differ from those of {json_path} with --max_seq_len "
                                  f"{args.max_seq_len} --max_query_len {args.max_query_len} --doc_stride "
                                  f"{args.doc_stride}; convert the MindRecord with the same settings")
@@ -246,6 +261,9 @@ def build_parser(kind):
     add("--assessment_method", default=None,
         help="metric that selects the best checkpoint: accuracy, f1, mcc, spearman, mrr (classification), "
              "f1 (ner), exact_match or f1 (mrc)")
+    add("--task_data_dir", default="", help="ERNIE task_data root: default data files are "
+                                             "TASK_DATA_DIR/<task folder>/{train,dev,test}.* and label_map.json")
+    add("--eval_split", default="dev", choices=["dev", "test"], help="with --task_data_dir: the split to evaluate")
     add("--train_data_file_path", default="")
     add("--eval_data_file_path", default="", help="dev data during training; the data scored by --do_eval")
     add("--eval_json_path", default="", help="MRC with MindRecord input: the JSON the eval MindRecord came from")
@@ -297,6 +315,15 @@ def resolve_defaults(args):
         if getattr(args, name, value) is None:
             setattr(args, name, value)
     args.output_dir = args.output_dir or args.save_finetune_checkpoint_path or os.path.join("output", args.task_type)
+    if args.task_data_dir:
+        folder = os.path.join(args.task_data_dir, spec.data_dir)
+        args.train_data_file_path = args.train_data_file_path or os.path.join(folder, spec.files["train"])
+        if args.eval_split not in spec.files:
+            raise SystemExit(f"{args.task_type} has no {args.eval_split} split (it has {sorted(spec.files)})")
+        args.eval_data_file_path = args.eval_data_file_path or os.path.join(folder, spec.files[args.eval_split])
+        label_map = os.path.join(folder, "label_map.json")
+        if not args.label2id_file_path and os.path.exists(label_map):
+            args.label2id_file_path = label_map
     if not (args.do_train or args.do_eval):
         raise SystemExit("nothing to do: pass --do_train true and/or --do_eval true")
     if args.do_train and not args.train_data_file_path:
@@ -306,6 +333,14 @@ def resolve_defaults(args):
     if args.do_eval and not args.do_train and not args.load_finetune_checkpoint_path:
         raise SystemExit("--do_eval without --do_train needs --load_finetune_checkpoint_path")
     return args
+
+
+def task_info(args, spec, label_map, vocab_path):
+    """What a predictor needs besides the weights; written as task.json beside the checkpoints."""
+    return {"task_type": args.task_type, "kind": spec.kind, "labels": label_names(label_map),
+            "max_seq_len": args.max_seq_len, "use_crf": args.use_crf if spec.kind == "ner" else None,
+            "max_query_len": args.max_query_len if spec.kind == "mrc" else None,
+            "doc_stride": args.doc_stride if spec.kind == "mrc" else None, "vocab_file": os.path.abspath(vocab_path)}
 
 
 def _beside(path, name):
@@ -340,8 +375,8 @@ def run(args):
     tokenizer = ErnieTokenizer(vocab_path)
     check_vocab_fits(tokenizer, config.vocab_size, vocab_path)
     label_map = read_label_map(args.label2id_file_path) if args.label2id_file_path else dict(spec.label_map)
-    if spec.kind != "mrc" and len(label_map) != args.num_class:
-        raise SystemExit(f"--num_class {args.num_class} but the label map has {len(label_map)} labels "
+    if spec.kind != "mrc" and len(label_names(label_map)) != args.num_class:
+        raise SystemExit(f"--num_class {args.num_class} but the label map has {len(label_names(label_map))} labels "
                          f"({args.label2id_file_path or 'task default'})")
     task = TASK_KINDS[spec.kind](args, tokenizer, label_map)
     logger.info("task %s on %s, model config %s, vocab %s", args.task_type, device_target, config_source, vocab_path)
@@ -353,17 +388,13 @@ def run(args):
         _check_schema(args, eval_data)
     if args.do_train:
         if args.load_pretrain_checkpoint_path:
-            load_weights(model, args.load_pretrain_checkpoint_path)
+            log_report(load_weights(model, args.load_pretrain_checkpoint_path), args.load_pretrain_checkpoint_path,
+                       model)
         else:
             logger.warning("no --load_pretrain_checkpoint_path: training from randomly initialised weights")
         if rank == 0:
             config.to_json_file(os.path.join(args.output_dir, "ernie_config.json"))
-            _save_json({"task_type": args.task_type, "kind": spec.kind, "labels": getattr(task, "labels", None)
-                       or sorted(label_map, key=label_map.get), "max_seq_len": args.max_seq_len,
-                       "max_query_len": args.max_query_len if spec.kind == "mrc" else None,
-                       "doc_stride": args.doc_stride if spec.kind == "mrc" else None,
-                       "use_crf": args.use_crf if spec.kind == "ner" else None,
-                       "vocab_file": os.path.abspath(vocab_path)}, os.path.join(args.output_dir, "task.json"))
+            _save_json(task_info(args, spec, label_map, vocab_path), os.path.join(args.output_dir, "task.json"))
         train_data = task.load(args.train_data_file_path, is_training=True)
         _check_schema(args, train_data)
         training = TrainingConfig(

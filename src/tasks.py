@@ -6,6 +6,8 @@ Every value is a default that a command-line flag overrides.
 """
 from dataclasses import dataclass, field
 
+from .finetune_task_reader import DEFAULT_LABEL_MAPS
+
 
 @dataclass(frozen=True)
 class TaskSpec:
@@ -24,15 +26,13 @@ class TaskSpec:
 
 
 _TSV = {"train": "train.tsv", "dev": "dev.tsv", "test": "test.tsv"}
-_BINARY = {"0": 0, "1": 1}
 
 TASKS = {
-    "chnsenticorp": TaskSpec("classification", 2, 256, 5e-5, 10, 24, "accuracy", "chnsenticorp", _TSV, _BINARY),
-    "xnli": TaskSpec("classification", 3, 512, 1e-4, 3, 64, "accuracy", "xnli", _TSV,
-                     {"contradiction": 0, "entailment": 1, "neutral": 2}),
-    "dbqa": TaskSpec("classification", 2, 512, 2e-5, 3, 64, "f1", "nlpcc-dbqa", _TSV, _BINARY),
-    "msra_ner": TaskSpec("ner", 7, 256, 5e-5, 6, 16, "f1", "msra_ner", _TSV,
-                         {"B-PER": 0, "I-PER": 1, "B-ORG": 2, "I-ORG": 3, "B-LOC": 4, "I-LOC": 5, "O": 6}),
+    "chnsenticorp": TaskSpec("classification", 2, 256, 5e-5, 10, 24, "accuracy", "chnsenticorp", _TSV,
+                             DEFAULT_LABEL_MAPS["chnsenticorp"]),
+    "xnli": TaskSpec("classification", 3, 512, 1e-4, 3, 64, "accuracy", "xnli", _TSV, DEFAULT_LABEL_MAPS["xnli"]),
+    "dbqa": TaskSpec("classification", 2, 512, 2e-5, 3, 64, "f1", "nlpcc-dbqa", _TSV, DEFAULT_LABEL_MAPS["dbqa"]),
+    "msra_ner": TaskSpec("ner", 7, 256, 5e-5, 6, 16, "f1", "msra_ner", _TSV, DEFAULT_LABEL_MAPS["msra_ner"]),
     "drcd": TaskSpec("mrc", 2, 512, 5e-5, 3, 16, "f1", "drcd",
                      {"train": "train.json", "dev": "dev.json", "test": "test.json"}, max_query_len=64, doc_stride=128),
     "cmrc": TaskSpec("mrc", 2, 512, 3e-5, 3, 16, "f1", "cmrc2018",

@@ -1,0 +1,162 @@
+"""Saving, reading and loading checkpoints of ERNIE models.
+
+``load_weights`` accepts a checkpoint of a task model (``ernie.*`` + heads) or of the bare encoder for either kind of
+model, skips the optimizer state and counters that training checkpoints carry, and checks every shape before it
+changes any parameter.
+"""
+import logging
+import os
+import tempfile
+from dataclasses import dataclass, field
+
+import numpy as np
+import mindspore as ms
+from mindspore import Tensor
+
+from .ernie_model import ErnieConfig, ErnieModel, load_config
+
+logger = logging.getLogger(__name__)
+
+ENCODER_PREFIX = "ernie."
+
+# Entries that MindSpore optimizers and training cells add to a checkpoint beside the model weights.
+TRAINING_STATE_PREFIXES = ("adam_m.", "adam_v.", "lamb_m.", "lamb_v.", "moments.", "moment1.", "moment2.", "moment.",
+                           "mean_square.", "accum.", "stat.", "exp_avg.", "exp_avg_sq.")
+TRAINING_STATE_NAMES = {"global_step", "learning_rate", "momentum", "beta1_power", "beta2_power", "scale_sense",
+                        "current_iterator_step", "last_overflow_iterator_step", "epoch_num", "step_num", "state_step"}
+
+
+@dataclass
+class LoadReport:
+    missing: list = field(default_factory=list)     # model parameters the checkpoint did not fill
+    unexpected: list = field(default_factory=list)  # checkpoint entries that are not model parameters
+    loaded: int = 0
+
+
+def is_training_state(name, value):
+    """Optimizer moments, step counters, loss scale; 0-d values are run metadata from ``append_dict``."""
+    return name in TRAINING_STATE_NAMES or name.startswith(TRAINING_STATE_PREFIXES) or np.ndim(value) == 0
+
+
+def save_checkpoint(save_obj, path, append_dict=None):
+    """Writes ``save_obj`` (a Cell, or a list of ``{"name": str, "data": Tensor or ndarray}``) atomically."""
+    if not path.endswith(".ckpt"):
+        raise ValueError(f"{path}: a MindSpore checkpoint file name must end in .ckpt")
+    if isinstance(save_obj, list):
+        save_obj = [{"name": item["name"], "data": item["data"] if isinstance(item["data"], Tensor)
+                     else Tensor(np.ascontiguousarray(item["data"]))} for item in save_obj]
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".ckpt", dir=directory)
+    os.close(fd)
+    try:
+        ms.save_checkpoint(save_obj, tmp, append_dict=append_dict)
+        os.chmod(tmp, 0o644)  # MindSpore writes 0400; make it an ordinary file
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+
+
+def read_checkpoint(path):
+    """``{name: numpy array}`` of a ``.ckpt`` (or ``.safetensors``) file."""
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"{path}: checkpoint file not found")
+    if path.endswith(".safetensors"):
+        from safetensors import SafetensorError
+        from safetensors.numpy import load_file
+        try:
+            return load_file(path)
+        except SafetensorError as err:
+            raise ValueError(f"{path}: not a safetensors file or truncated ({err})") from None
+    if not path.endswith(".ckpt"):
+        raise ValueError(f"{path}: not a checkpoint file name (expected .ckpt or .safetensors)")
+    try:
+        parameters = ms.load_checkpoint(path)
+    except (ValueError, RuntimeError):
+        raise ValueError(f"{path}: not a MindSpore checkpoint, or truncated (it cannot be parsed)") from None
+    return {name: parameter.asnumpy() for name, parameter in parameters.items()}
+
+
+def _model_name(key, parameters):
+    """The model parameter a checkpoint key fills, adding or removing the encoder prefix when needed."""
+    if key in parameters:
+        return key
+    if ENCODER_PREFIX + key in parameters:
+        return ENCODER_PREFIX + key
+    if key.startswith(ENCODER_PREFIX) and key[len(ENCODER_PREFIX):] in parameters:
+        return key[len(ENCODER_PREFIX):]
+    return None
+
+
+def load_weights(model, ckpt_path_or_dict, strict=False):
+    """Copies checkpoint values into ``model``'s parameters; returns a ``LoadReport``.
+
+    A shape mismatch raises before any parameter changes; with ``strict`` so do missing or unexpected entries.
+    """
+    if isinstance(ckpt_path_or_dict, (str, os.PathLike)):
+        source = str(ckpt_path_or_dict)
+        values = read_checkpoint(source)
+    else:
+        source = "checkpoint dict"
+        values = {k: v.asnumpy() if isinstance(v, Tensor) else np.asarray(v) for k, v in ckpt_path_or_dict.items()}
+    parameters = {p.name: p for p in model.get_parameters()}
+    matched, unexpected = {}, []
+    for key, value in values.items():
+        name = _model_name(key, parameters)
+        if name is None:
+            if not is_training_state(key, value):
+                unexpected.append(key)
+            continue
+        if name in matched:
+            raise ValueError(f"{source}: {matched[name][0]} and {key} both fill parameter {name}")
+        if tuple(value.shape) != tuple(parameters[name].shape):
+            raise ValueError(f"{source}: {key} has shape {tuple(value.shape)} but the model parameter {name} has "
+                             f"shape {tuple(parameters[name].shape)}")
+        matched[name] = (key, value)
+    missing = [name for name in parameters if name not in matched]
+    if strict and (missing or unexpected):
+        raise ValueError(f"{source}: strict loading failed: {len(missing)} missing {missing[:5]}, "
+                         f"{len(unexpected)} unexpected {unexpected[:5]}")
+    for name, (_, value) in matched.items():
+        parameters[name].set_data(Tensor(value, parameters[name].dtype))
+    return LoadReport(missing=missing, unexpected=unexpected, loaded=len(matched))
+
+
+def from_pretrained(ckpt_path, config=None, model_cls=None, **model_kwargs):
+    """Builds ``model_cls(config, **model_kwargs)`` (default ``ErnieModel``) and loads ``ckpt_path`` into it.
+
+    ``config``: an ``ErnieConfig``, a path, or None for the ``ernie_config.json`` (or HF ``config.json``) beside the
+    checkpoint. Returns ``(model, LoadReport)``.
+    """
+    if config is None:
+        directory = os.path.dirname(os.path.abspath(ckpt_path))
+        candidates = [os.path.join(directory, name) for name in ("ernie_config.json", "config.json")]
+        found = [path for path in candidates if os.path.isfile(path)]
+        if not found:
+            raise FileNotFoundError(f"{ckpt_path}: no ernie_config.json beside the checkpoint; pass the model config")
+        config = ErnieConfig.from_json_file(found[0])
+    elif not isinstance(config, ErnieConfig):
+        config = load_config(str(config))
+    model = (model_cls or ErnieModel)(config, **model_kwargs)
+    report = load_weights(model, ckpt_path)
+    log_report(report, ckpt_path, model)
+    return model, report
+
+
+def log_report(report, source, model):
+    """Says what was loaded, which parameters keep their initialisation and which entries were not used."""
+    logger.info("%s: loaded %d parameters into %s", source, report.loaded, type(model).__name__)
+    if report.missing:
+        heads_only = all(not name.startswith(ENCODER_PREFIX) for name in report.missing) and any(
+            name.startswith(ENCODER_PREFIX) for name in (p.name for p in model.get_parameters()))
+        if heads_only:
+            logger.info("%s: %d head parameters are not in the checkpoint and start from random initialisation "
+                        "(expected when starting a fine-tune): %s", source, len(report.missing), report.missing)
+        else:
+            logger.warning("%s: %d model parameters are not in the checkpoint and keep their random "
+                           "initialisation: %s", source, len(report.missing), report.missing)
+    if report.unexpected:
+        logger.warning("%s: %d checkpoint entries are not parameters of %s and were not used: %s", source,
+                       len(report.unexpected), type(model).__name__, report.unexpected)

@@ -1,0 +1,25 @@
+"""Shared pytest setup: the `real_data` marker and fixtures locating the real datasets (skipped when absent)."""
+import os
+
+import pytest
+
+SHARED_DATA = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared", "data"))
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "real_data: reads the real datasets in <repo>/../shared/data (skips if absent)")
+
+
+@pytest.fixture(scope="session")
+def shared_data():
+    if not os.path.isdir(SHARED_DATA):
+        pytest.skip(f"real data folder {SHARED_DATA} is absent")
+    return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def ernie_vocab(shared_data):
+    path = os.path.join(shared_data, "ernie_1.0", "vocab.txt")
+    if not os.path.isfile(path):
+        pytest.skip(f"ERNIE vocabulary {path} is absent")
+    return path
