@@ -447,7 +447,8 @@ def read_mindrecord_columns(path):
         rows = list(reader.get_next())
     finally:
         reader.close()
-    return {name: np.stack([np.asarray(row[name]) for row in rows]) for name in rows[0]}
+    # MindRecord hands scalar int32 fields back as int64; every column was written as int32
+    return {name: np.stack([np.asarray(row[name]) for row in rows]).astype(np.int32) for name in rows[0]}
 
 
 def _str_to_bool(value):
