@@ -39,6 +39,16 @@ def str2bool(value):
     raise argparse.ArgumentTypeError(f"expected true or false, got {value!r}")
 
 
+def sample_limit(args, is_training):
+    """``--max_train_samples`` / ``--max_eval_samples`` as a slice end (None: everything)."""
+    limit = args.max_train_samples if is_training else args.max_eval_samples
+    return limit if limit > 0 else None
+
+
+def first_rows(columns, limit):
+    return {name: column[:limit] for name, column in columns.items()}
+
+
 @dataclass
 class TaskData:
     """Features as columns, plus what evaluation needs to map predictions back to the text."""
@@ -86,11 +96,12 @@ class ClassificationTask:
         self.labels = label_names(label_map)
 
     def load(self, path, is_training):
+        limit = sample_limit(self.args, is_training)
         if self.args.dataset_format == "mindrecord":
-            return TaskData(read_mindrecord_columns(path), source=path)
+            return TaskData(first_rows(read_mindrecord_columns(path), limit), source=path)
         stats = ReaderStats()
         examples = read_classification_file(path, self.label_map, skip_bad_examples=self.args.skip_bad_examples,
-                                            stats=stats)
+                                            stats=stats)[:limit]
         columns = convert_classification_examples(examples, self.tokenizer, self.args.max_seq_len, self.label_map,
                                                   stats=stats)
         logger.info("%s: %s", path, stats.summary())
@@ -138,10 +149,12 @@ class NerTask:
         self.id_to_label = dict(enumerate(self.labels))
 
     def load(self, path, is_training):
+        limit = sample_limit(self.args, is_training)
         if self.args.dataset_format == "mindrecord":
-            return TaskData(read_mindrecord_columns(path), source=path)
+            return TaskData(first_rows(read_mindrecord_columns(path), limit), source=path)
         stats = ReaderStats()
-        examples = read_ner_file(path, self.label_map, skip_bad_examples=self.args.skip_bad_examples, stats=stats)
+        examples = read_ner_file(path, self.label_map, skip_bad_examples=self.args.skip_bad_examples,
+                                 stats=stats)[:limit]
         columns, alignments = convert_ner_examples(examples, self.tokenizer, self.args.max_seq_len, self.label_map,
                                                    stats=stats)
         logger.info("%s: %s", path, stats.summary())
@@ -202,8 +215,9 @@ class MrcTask:
 
     def load(self, path, is_training):
         args = self.args
+        limit = sample_limit(args, is_training)
         if args.dataset_format == "mindrecord" and is_training:
-            return TaskData(read_mindrecord_columns(path), source=path)
+            return TaskData(first_rows(read_mindrecord_columns(path), limit), source=path)
         json_path = path
         if args.dataset_format == "mindrecord":
             if not args.eval_json_path:
@@ -211,12 +225,12 @@ class MrcTask:
                                  "MindRecord was made from) to recover answer texts")
             json_path = args.eval_json_path
         stats = ReaderStats()
-        examples = read_mrc_file(json_path, is_training, skip_bad_examples=args.skip_bad_examples, stats=stats)
+        examples = read_mrc_file(json_path, is_training, skip_bad_examples=args.skip_bad_examples, stats=stats)[:limit]
         columns, features = convert_mrc_examples(examples, self.tokenizer, args.max_seq_len, args.max_query_len,
                                                  args.doc_stride, is_training, stats=stats)
         logger.info("%s: %s", json_path, stats.summary())
         if args.dataset_format == "mindrecord":
-            stored = read_mindrecord_columns(path)
+            stored = first_rows(read_mindrecord_columns(path), len(columns["unique_ids"]))
             if not (np.array_equal(stored["unique_ids"], columns["unique_ids"])
                     and np.array_equal(stored["input_ids"], columns["input_ids"])):
                 raise ValueError(f"{path}: its windows differ from those of {json_path} with --max_seq_len "
@@ -235,7 +249,9 @@ class MrcTask:
         start_logits, end_logits = predict(model, data.columns, MODEL_INPUTS, self.args.eval_batch_size)
         answers, nbest = extract_answers(data.examples, data.meta, start_logits, end_logits,
                                          n_best_size=self.args.n_best_size, max_answer_len=self.args.max_answer_len)
-        metrics = metrics_lib.cmrc_evaluate(data.source, answers)
+        references = {"data": [{"paragraphs": [{"context": e.context, "qas": [
+            {"id": e.qas_id, "question": e.question, "answers": e.answers}]}]} for e in data.examples]}
+        metrics = metrics_lib.cmrc_evaluate(references, answers)
         if predictions_path:
             _save_json(answers, predictions_path)
             _save_json(nbest, predictions_path.replace(".json", "_nbest.json"))
@@ -297,6 +313,8 @@ def build_parser(kind):
     add("--keep_checkpoint_max", type=int, default=1)
     add("--resume", type=str2bool, default=True, help="continue from OUTPUT_DIR/checkpoint_last.ckpt if present")
     add("--skip_bad_examples", type=str2bool, default=False, help="warn and count malformed examples instead of failing")
+    add("--max_train_samples", type=int, default=0, help="use only the first N training examples (0: all)")
+    add("--max_eval_samples", type=int, default=0, help="evaluate only the first N examples (0: all)")
     add("--progress_bar", type=str2bool, default=True)
     if kind == "mrc":
         add("--max_query_len", type=int, default=None)

@@ -130,13 +130,13 @@ def test_ner_with_softmax_or_crf_head(tmp_path, model_config, capsys, use_crf):
     seqeval = pytest.importorskip("seqeval.metrics")
     rng = np.random.default_rng(2)
     write_tsv(tmp_path / "train.tsv", ("text_a", "label"),
-              [("\x02".join(c), "\x02".join(t)) for c, t in ner_sentences(64, rng)])
+              [("\x02".join(c), "\x02".join(t)) for c, t in ner_sentences(128, rng)])
     dev = ner_sentences(24, rng)
     with open(tmp_path / "dev.txt", "w", encoding="utf-8") as f:  # the other accepted layout: char TAB tag lines
         f.write("\n\n".join("\n".join(f"{c}\t{t}" for c, t in zip(chars, tags)) for chars, tags in dev) + "\n")
     out = tmp_path / "out"
     main("ner", common_flags(model_config, out, "--task_type", "msra_ner", "--use_crf", use_crf, "--do_train", "true",
-                             "--do_eval", "true", "--epoch_num", "12", "--learning_rate", "5e-3",
+                             "--do_eval", "true", "--epoch_num", "15", "--learning_rate", "5e-3",
                              "--train_data_file_path", str(tmp_path / "train.tsv"),
                              "--eval_data_file_path", str(tmp_path / "dev.txt")))
     metrics = printed_metrics(capsys.readouterr().out)
