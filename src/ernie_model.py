@@ -315,7 +315,7 @@ class ErnieModel(nn.Cell):
         return sequence_output, self.pooler(sequence_output)
 
 
-def set_compute_dtype_check(device_target, compute_dtype):
+def check_compute_dtype(device_target, compute_dtype):
     """Reduced precision is a GPU/Ascend feature: MindSpore's CPU MatMul has no bf16 kernel and fp16 is slower."""
     if device_target == "CPU" and compute_dtype != "float32":
         raise ValueError(f"compute_dtype {compute_dtype} is not supported on CPU (MindSpore's CPU MatMul kernels "

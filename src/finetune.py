@@ -13,7 +13,7 @@ import numpy as np
 
 from . import assessment_method as metrics_lib
 from .checkpoint import load_weights, log_report
-from .ernie_model import load_config
+from .ernie_model import check_compute_dtype, load_config
 from .finetune_task_reader import (ReaderStats, convert_classification_examples, convert_ner_examples,
                                    read_classification_file, read_label_map, read_mindrecord_columns, read_ner_file,
                                    ner_tags_from_token_predictions)
@@ -80,7 +80,14 @@ def label_names(label_map):
 
 
 def _save_json(obj, path):
-    _write_atomic(path, lambda f: json.dump(obj, f, ensure_ascii=False, indent=1))
+    _write_atomic(path, lambda f: json.dump(obj, f, ensure_ascii=False, indent=1, default=_plain))
+
+
+def _plain(value):
+    """numpy scalars in metrics -> Python numbers for JSON."""
+    if isinstance(value, np.generic):
+        return value.item()
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
 
 
 def _softmax(logits):
@@ -308,6 +315,9 @@ def build_parser(kind):
     add("--seed", type=int, default=0)
     add("--max_steps", type=int, default=-1)
     add("--eval_every", type=int, default=0, help="evaluate every N steps (default: each epoch)")
+    add("--eval_during_training", type=str2bool, default=True,
+        help="evaluate the eval data while training and keep the best checkpoint; false: evaluate the final "
+             "weights once (use it when the eval data is a test set)")
     add("--log_every", type=int, default=10)
     add("--save_every", type=int, default=0, help="write the resumable checkpoint every N steps (default: each epoch)")
     add("--keep_checkpoint_max", type=int, default=1)
@@ -387,6 +397,7 @@ def run(args):
     weights_path = args.load_finetune_checkpoint_path if not args.do_train else args.load_pretrain_checkpoint_path
     config_source = args.config or _beside(weights_path, "ernie_config.json") or "base"
     config = load_config(config_source, compute_dtype=args.compute_dtype)
+    check_compute_dtype(device_target, config.compute_dtype)
     vocab_path = args.vocab_file_path or _beside(weights_path, "vocab.txt")
     if not vocab_path:
         raise SystemExit("no vocabulary: pass --vocab_file_path (ERNIE's vocab.txt)")
@@ -414,6 +425,7 @@ def run(args):
             config.to_json_file(os.path.join(args.output_dir, "ernie_config.json"))
             _save_json(task_info(args, spec, label_map, vocab_path), os.path.join(args.output_dir, "task.json"))
         train_data = task.load(args.train_data_file_path, is_training=True)
+        select_best = eval_data is not None and args.eval_during_training
         _check_schema(args, train_data)
         training = TrainingConfig(
             output_dir=args.output_dir, epochs=args.epoch_num, batch_size=args.batch_size,
@@ -422,12 +434,12 @@ def run(args):
             eval_every=args.eval_every, log_every=args.log_every, save_every=args.save_every,
             keep_checkpoint_max=args.keep_checkpoint_max, checkpoint_prefix=args.task_type, seed=args.seed,
             shuffle=args.train_data_shuffle, resume=args.resume, loss_scale=config.compute_dtype == "float16",
-            metric_for_best=args.assessment_method if eval_data else "", progress_bar=args.progress_bar)
+            metric_for_best=args.assessment_method if select_best else "", progress_bar=args.progress_bar)
         train(task.loss_cell(model), model, train_data.columns, task.train_columns, training,
-              evaluate=(lambda m: task.evaluate(m, eval_data)) if eval_data else None,
+              evaluate=(lambda m: task.evaluate(m, eval_data)) if select_best else None,
               rank=rank, world_size=world_size)
         best = os.path.join(args.output_dir, f"{args.task_type}-best.ckpt")
-        if eval_data and os.path.exists(best):
+        if select_best and os.path.exists(best):
             load_weights(model, best)
             logger.info("evaluating the best checkpoint %s", best)
     elif args.do_eval:
@@ -441,7 +453,8 @@ def run(args):
         predictions_path = os.path.join(args.output_dir, f"{split}_predictions{suffix}")
         metrics = task.evaluate(model, eval_data, predictions_path)
         print(metrics_lib.format_metrics(metrics), flush=True)
-        logger.info("predictions written to %s", predictions_path)
+        _save_json(metrics, os.path.join(args.output_dir, f"{split}_metrics.json"))
+        logger.info("predictions and metrics written to %s", args.output_dir)
         return metrics
     return None
 

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Download the public data (needs network): ERNIE's fine-tuning task data (task_data_zh.tgz: chnsenticorp, xnli,
+# msra_ner, nlpcc-dbqa, drcd, cmrc2018 in the layout the task scripts read) or the Chinese Wikipedia dump for
+# pre-training. Usage: bash scripts/download_datasets.sh finetune|pretrain [DATA_DIR]   (default ./data)
+set -euo pipefail
+source "$(dirname "$0")/_common.sh"
+[ $# -ge 1 ] || { echo "usage: bash $0 finetune|pretrain [DATA_DIR]" >&2; exit 2; }
+DATA_DIR=${2:-$REPO_ROOT/data}
+mkdir -p "$DATA_DIR"
+fetch() {  # url target: download to a temporary name, rename when complete
+  [ -f "$2" ] && { echo "$2 already present, skipping the download"; return 0; }
+  if ! wget --tries=3 -O "$2.part" "$1"; then
+    rm -f "$2.part"
+    echo "download of $1 failed: check the network (this machine may be offline)" >&2
+    exit 1
+  fi
+  mv "$2.part" "$2"
+}
+case "$1" in
+  finetune)
+    fetch https://ernie.bj.bcebos.com/task_data_zh.tgz "$DATA_DIR/task_data_zh.tgz"
+    tar -xzf "$DATA_DIR/task_data_zh.tgz" -C "$DATA_DIR" --strip-components=1
+    echo "task data in $DATA_DIR: run e.g. DATA_DIR=$DATA_DIR bash scripts/run_standalone_finetune.sh chnsenticorp" ;;
+  pretrain)
+    fetch https://dumps.wikimedia.org/zhwiki/latest/zhwiki-latest-pages-articles.xml.bz2 \
+      "$DATA_DIR/zhwiki-latest-pages-articles.xml.bz2"
+    echo "extract plain text with: python -m wikiextractor.WikiExtractor -o $DATA_DIR/extracted" \
+         "$DATA_DIR/zhwiki-latest-pages-articles.xml.bz2 (pip install wikiextractor), then see" \
+         "scripts/convert_pretrain_datasets.sh" ;;
+  *) echo "unknown dataset '$1': finetune or pretrain" >&2; exit 2 ;;
+esac
