@@ -96,6 +96,7 @@ def _softmax(logits):
 
 
 class ClassificationTask:
+    kind = "classification"
     train_columns = ("input_ids", "input_mask", "segment_ids", "label_ids")
 
     def __init__(self, args, tokenizer, label_map):
@@ -122,6 +123,10 @@ class ClassificationTask:
 
     def evaluate(self, model, data, predictions_path=None):
         (logits,) = predict(model, data.columns, MODEL_INPUTS, self.args.eval_batch_size)
+        return self.score(data, logits, predictions_path)
+
+    def score(self, data, logits, predictions_path=None):
+        """Metrics (and the predictions file) from the model's logits on ``data``."""
         probabilities = _softmax(logits.astype(np.float64))
         predicted = probabilities.argmax(-1)
         gold = data.columns["label_ids"]
@@ -148,6 +153,7 @@ class ClassificationTask:
 
 
 class NerTask:
+    kind = "ner"
     train_columns = ("input_ids", "input_mask", "segment_ids", "label_ids")
 
     def __init__(self, args, tokenizer, label_map):
@@ -183,8 +189,11 @@ class NerTask:
 
     def evaluate(self, model, data, predictions_path=None):
         (emissions,) = predict(model, data.columns, MODEL_INPUTS, self.args.eval_batch_size)
+        return self.score(data, self.decode(model, emissions, data.columns["input_mask"].sum(-1)), predictions_path)
+
+    def score(self, data, token_paths, predictions_path=None):
+        """Entity metrics (and the predictions file) from the decoded tag ids of each row's real tokens."""
         lengths = data.columns["input_mask"].sum(-1)
-        token_paths = self.decode(model, emissions, lengths)
         if data.meta is None:  # MindRecord input: score token-level tags between [CLS] and [SEP]
             gold = [[self.id_to_label[int(t)] for t in row[1:n - 1]] for row, n in zip(data.columns["label_ids"], lengths)]
             pred = [[self.id_to_label[int(t)] for t in path[1:n - 1]] for path, n in zip(token_paths, lengths)]
@@ -215,6 +224,7 @@ def _entity_record(index, chars, tags):
 
 
 class MrcTask:
+    kind = "mrc"
     train_columns = ("input_ids", "input_mask", "segment_ids", "start_positions", "end_positions")
 
     def __init__(self, args, tokenizer, label_map=None):
@@ -254,6 +264,10 @@ class MrcTask:
 
     def evaluate(self, model, data, predictions_path=None):
         start_logits, end_logits = predict(model, data.columns, MODEL_INPUTS, self.args.eval_batch_size)
+        return self.score(data, start_logits, end_logits, predictions_path)
+
+    def score(self, data, start_logits, end_logits, predictions_path=None):
+        """CMRC2018 EM/F1 (and the answers JSON) from the span logits of every window."""
         answers, nbest = extract_answers(data.examples, data.meta, start_logits, end_logits,
                                          n_best_size=self.args.n_best_size, max_answer_len=self.args.max_answer_len)
         references = {"data": [{"paragraphs": [{"context": e.context, "qas": [

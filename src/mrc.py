@@ -132,7 +132,7 @@ def _read_answers(qa, context, is_training, error, stats):
     return answers
 
 
-def _windows(num_tokens, window_len, doc_stride):
+def sliding_windows(num_tokens, window_len, doc_stride):
     """(start, length) of windows over ``num_tokens`` tokens, BERT's way: step ``doc_stride`` until the end."""
     windows, start = [], 0
     while True:
@@ -143,7 +143,7 @@ def _windows(num_tokens, window_len, doc_stride):
         start += min(length, doc_stride)
 
 
-def _best_windows(windows, num_tokens):
+def max_context_windows(windows, num_tokens):
     """For each token, the window where min(left, right context) + 0.01 * window length is largest (first on a
     tie), as BERT's ``_check_is_max_context``."""
     best, best_score = [-1] * num_tokens, [float("-inf")] * num_tokens
@@ -195,8 +195,8 @@ def convert_mrc_examples(examples, tokenizer, max_seq_len, max_query_len, doc_st
                 raise InputError(f"question {example.qas_id}: answer {answer['text']!r} produces no tokens")
             if (offsets[answer_first][0], offsets[answer_last][1]) != (start_char, end_char):
                 stats.answer_not_token_aligned += 1
-        windows = _windows(len(context_ids), window_len, doc_stride)
-        best = _best_windows(windows, len(context_ids))
+        windows = sliding_windows(len(context_ids), window_len, doc_stride)
+        best = max_context_windows(windows, len(context_ids))
         context_start = len(query_ids) + 2
         for window_index, (start, length) in enumerate(windows):
             rows["input_ids"].append([tokenizer.cls_token_id, *query_ids, tokenizer.sep_token_id,

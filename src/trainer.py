@@ -8,6 +8,7 @@ import glob
 import json
 import logging
 import os
+import sys
 import time
 from dataclasses import dataclass
 
@@ -141,11 +142,14 @@ def _rotate(pattern, keep):
         os.remove(old)
 
 
-def train(loss_net, model, train_columns, column_names, config, evaluate=None, rank=0, world_size=1):
+def train(loss_net, model, train_columns, column_names, config, evaluate=None, rank=0, world_size=1,
+          summarize_outputs=None):
     """Trains ``loss_net`` (which wraps ``model``) on in-memory ``train_columns``.
 
     ``evaluate(model) -> dict`` is called at ``eval_every`` steps and each epoch end; with ``metric_for_best`` the
-    best-scoring weights are kept as ``<prefix>-best.ckpt``. Returns the last evaluation metrics (or {}).
+    best-scoring weights are kept as ``<prefix>-best.ckpt``. ``summarize_outputs(sums, steps) -> dict`` turns the
+    sums of the loss cell's other outputs (``outputs[1:]``, this rank's) over a log window into log fields.
+    Returns the last evaluation metrics (or {}).
     """
     is_main = rank == 0
     os.makedirs(config.output_dir, exist_ok=True)
@@ -174,8 +178,9 @@ def train(loss_net, model, train_columns, column_names, config, evaluate=None, r
         logger.info("resuming from %s at epoch %d, step %d", last_path, state["epoch"], state["global_step"])
 
     log = JsonLinesLog(os.path.join(config.output_dir, "train_log.jsonl"), enabled=is_main)
+    interactive = sys.stderr.isatty()
     progress = tqdm(total=total_steps, initial=state["global_step"], disable=not (is_main and config.progress_bar),
-                    unit="step", dynamic_ncols=True)
+                    unit="step", dynamic_ncols=True, mininterval=0.5 if interactive else 30.0)
     last_metrics = {}
 
     def save_last(epoch, step_in_epoch):
@@ -202,6 +207,7 @@ def train(loss_net, model, train_columns, column_names, config, evaluate=None, r
             logger.info("new best %s %.6f at step %d", key, state["best_metric"], state["global_step"])
 
     window_loss, window_steps, window_start = 0.0, 0, time.perf_counter()
+    window_sums = None
     epoch = state["epoch"]
     while epoch < config.epochs and state["global_step"] < total_steps:
         dataset = create_train_dataset(train_columns, column_names, config.batch_size, epoch, config.seed,
@@ -216,6 +222,9 @@ def train(loss_net, model, train_columns, column_names, config, evaluate=None, r
                 raise FloatingPointError(f"loss is {loss} at step {state['global_step']}; lower the learning rate")
             window_loss += loss
             window_steps += 1
+            if summarize_outputs is not None:
+                sums = np.array([float(output.asnumpy()) for output in outputs[1:]])
+                window_sums = sums if window_sums is None else window_sums + sums
             progress.update(1)
             if state["global_step"] % config.log_every == 0 or state["global_step"] == total_steps:
                 elapsed = time.perf_counter() - window_start
@@ -223,6 +232,9 @@ def train(loss_net, model, train_columns, column_names, config, evaluate=None, r
                           "loss": window_loss / window_steps,
                           "learning_rate": schedule.value(state["global_step"] - 1),
                           "samples_per_s": window_steps * config.batch_size * world_size / max(elapsed, 1e-9)}
+                if summarize_outputs is not None:
+                    record.update(summarize_outputs(window_sums, window_steps))
+                    window_sums = None
                 log.write(**record)
                 progress.set_postfix(loss=f"{record['loss']:.4f}", lr=f"{record['learning_rate']:.2e}",
                                      samples_s=f"{record['samples_per_s']:.1f}")
@@ -264,13 +276,26 @@ def predict(model, columns, input_names, batch_size):
 
 
 def init_runtime(device_target="auto", device_id=None, seed=0):
-    """Selects the device (``auto``: Ascend, then GPU, then CPU), graph mode, and the global seed."""
+    """Selects the device (``auto``: Ascend, then GPU, then CPU), graph mode and the global seed.
+
+    A process that has already run MindSpore kernels keeps its device (MindSpore refuses to select one then), so
+    loading a second model or exporting after training in the same process works.
+    """
     if device_target in (None, "", "auto"):
         device_target = next((d for d in ("Ascend", "GPU") if _device_available(d)), "CPU")
-    if device_id is None:
-        ms.set_device(device_target)  # under msrun the device id is negotiated per process
-    else:
-        ms.set_device(device_target, device_id)
+    elif device_target != "CPU" and not _device_available(device_target):
+        raise ValueError(f"device target {device_target} is not available: this MindSpore installation or machine "
+                         f"has no {device_target} support")
+    try:
+        if device_id is None:
+            ms.set_device(device_target)  # under msrun the device id is negotiated per process
+        else:
+            ms.set_device(device_target, device_id)
+    except RuntimeError as err:
+        current = ms.get_context("device_target")
+        if ("initialized" not in str(err) and "can not be modified" not in str(err)) or current != device_target:
+            raise RuntimeError(f"this process already runs MindSpore on {current}; {device_target} cannot be "
+                               f"selected any more") from err
     ms.set_context(mode=ms.GRAPH_MODE)
     ms.set_seed(seed)
     return device_target
