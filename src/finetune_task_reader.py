@@ -142,6 +142,13 @@ def _column_names(path, first_line, columns):
     return names, first_data_line
 
 
+def _split_row(path, lineno, line, names):
+    row = line.split("\t")
+    if len(row) != len(names):
+        raise InputError(f"{path}:{lineno}: expected {len(names)} tab-separated columns {names}, found {len(row)}")
+    return dict(zip(names, row))
+
+
 def _log_skip(error, stats):
     logger.warning("skipped bad example: %s", error)
     stats.skipped_bad += 1
@@ -158,11 +165,7 @@ def read_classification_file(path, label_map=None, columns=None, skip_bad_exampl
     examples, seen_rows = [], set()
     for lineno, line in enumerate(lines[first_data_line:], first_data_line + 1):
         try:
-            row = line.split("\t")
-            if len(row) != len(names):
-                raise InputError(f"{path}:{lineno}: expected {len(names)} tab-separated columns {names}, "
-                                 f"found {len(row)}")
-            row = dict(zip(names, row))
+            row = _split_row(path, lineno, line, names)
             if not row["text_a"].strip():
                 raise InputError(f"{path}:{lineno}: empty text_a")
             if "text_b" in row and not row["text_b"].strip():
@@ -202,11 +205,7 @@ def _read_ner_tsv(path, lines, label_map, columns, skip_bad_examples, stats):
     examples = []
     for lineno, line in enumerate(lines[first_data_line:], first_data_line + 1):
         try:
-            row = line.split("\t")
-            if len(row) != len(names):
-                raise InputError(f"{path}:{lineno}: expected {len(names)} tab-separated columns {names}, "
-                                 f"found {len(row)}")
-            row = dict(zip(names, row))
+            row = _split_row(path, lineno, line, names)
             chars = row["text_a"].split("\x02")
             tags = row["label"].split("\x02") if "label" in row else None
             if tags is None:

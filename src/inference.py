@@ -29,7 +29,7 @@ from mindspore import Tensor, nn, ops
 
 from .checkpoint import load_weights
 from .ernie_model import load_config
-from .finetune_task_reader import entities_from_tags, ner_tags_from_token_predictions
+from .finetune_task_reader import entities_from_tags
 from .heads import ErnieForQuestionAnswering, ErnieForSequenceClassification, ErnieForTokenClassification
 from .mrc import MrcExample, max_context_windows, sliding_windows, convert_mrc_examples, extract_answers
 from .tasks import TASKS

@@ -1,4 +1,5 @@
-"""Shared pytest setup: the `real_data` marker and fixtures locating the real datasets (skipped when absent)."""
+"""Shared pytest setup: the `real_data` marker, fixtures locating the real datasets (skipped when absent), and a
+fixture that runs a test in MindSpore graph mode."""
 import os
 
 import pytest
@@ -23,3 +24,12 @@ def ernie_vocab(shared_data):
     if not os.path.isfile(path):
         pytest.skip(f"ERNIE vocabulary {path} is absent")
     return path
+
+
+@pytest.fixture
+def graph_mode():
+    import mindspore as ms
+    previous = ms.get_context("mode")
+    ms.set_context(mode=ms.GRAPH_MODE)
+    yield
+    ms.set_context(mode=previous)

@@ -9,7 +9,6 @@ import sys
 
 import numpy as np
 import pytest
-import mindspore as ms
 
 import export
 import postprocess
@@ -42,12 +41,7 @@ CASES = {  # name -> (task_type, use_crf, dataset_format)
 }
 
 
-@pytest.fixture(autouse=True)
-def graph_mode():
-    previous = ms.get_context("mode")
-    ms.set_context(mode=ms.GRAPH_MODE)
-    yield
-    ms.set_context(mode=previous)
+pytestmark = pytest.mark.usefixtures("graph_mode")
 
 
 def model_tags(model_folder, text):

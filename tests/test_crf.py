@@ -12,12 +12,7 @@ from src.crf import CRF, viterbi_decode_numpy
 NUM_TAGS = 3
 
 
-@pytest.fixture(autouse=True)
-def graph_mode():
-    previous = ms.get_context("mode")
-    ms.set_context(mode=ms.GRAPH_MODE)
-    yield
-    ms.set_context(mode=previous)
+pytestmark = pytest.mark.usefixtures("graph_mode")
 
 
 class Decoder(nn.Cell):

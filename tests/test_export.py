@@ -78,12 +78,7 @@ def reference_outputs(folder, inputs):
     return model, [o.asnumpy() for o in outputs]
 
 
-@pytest.fixture(autouse=True)
-def graph_mode():
-    previous = ms.get_context("mode")
-    ms.set_context(mode=ms.GRAPH_MODE)
-    yield
-    ms.set_context(mode=previous)
+pytestmark = pytest.mark.usefixtures("graph_mode")
 
 
 @pytest.mark.parametrize("name", list(KINDS))
