@@ -15,12 +15,17 @@ masking improves the downstream results. This reproduces the comparison at toy s
 4. print a table (mean, and standard deviation over seeds when there are several), also written to
    WORK_DIR/results.md and results.json.
 
-Every step keeps its output in WORK_DIR and is skipped when it is already there, so an interrupted run continues.
+Learning rates: at 1e-3 the tiny post-LayerNorm model stayed on the unigram plateau for 1,500 pre-training steps
+(held-out MLM accuracy = the most frequent character's share) and NER fine-tuning collapsed to all-O; 3e-4 for
+pre-training (MLM accuracy 5% -> 10% in 1,000 steps) and 2e-4 for fine-tuning learn (measured on this corpus).
+
+Every step keeps its output in WORK_DIR and is skipped when it is already there, so an interrupted run continues
+(the settings are not part of that check: use a fresh WORK_DIR after changing them).
 The real datasets are read from <repo>/../shared/data (``--data_dir``); nothing is written into the repository.
 
 Usage::
 
-    python experiments/knowledge_masking.py --work_dir /tmp/ernie_knowledge_masking          # full (~1.5 h)
+    python experiments/knowledge_masking.py --work_dir /tmp/ernie_knowledge_masking          # full (~65-90 min)
     python experiments/knowledge_masking.py --work_dir /tmp/ernie_km_smoke --smoke           # whole pipeline, minutes
 """
 import argparse
@@ -55,13 +60,13 @@ def parse_args(argv=None):
     add("--dupe_factor", type=int, default=2, help="masked copies of the corpus")
     add("--pretrain_steps", type=int, default=3000, help="the budget: the same for both maskings")
     add("--pretrain_batch_size", type=int, default=32)
-    add("--pretrain_learning_rate", type=float, default=1e-3)
-    add("--ner_train", type=int, default=3000, help="MSRA NER training sentences")
+    add("--pretrain_learning_rate", type=float, default=3e-4)
+    add("--ner_train", type=int, default=6000, help="MSRA NER training sentences")
     add("--ner_test", type=int, default=0, help="MSRA NER test sentences (0: all 3,442)")
-    add("--ner_epochs", type=int, default=2)
+    add("--ner_epochs", type=int, default=3)
     add("--sentiment_train", type=int, default=3000, help="ChnSentiCorp training rows")
     add("--sentiment_epochs", type=int, default=3)
-    add("--finetune_learning_rate", type=float, default=5e-4)
+    add("--finetune_learning_rate", type=float, default=2e-4)
     add("--finetune_batch_size", type=int, default=32)
     add("--finetune_max_seq_len", type=int, default=128)
     add("--seeds", default="1", help="fine-tuning seeds, comma-separated (the paper averages 5 runs)")
@@ -203,9 +208,9 @@ def main(argv=None):
         mlm = "–" if held_out[model] is None else f"{100 * held_out[model]['mlm_accuracy']:.2f}"
         lines.append(f"| {MODEL_NAMES[model]} | {mlm} | {summary(scores[model, 'msra_ner'])} | "
                      f"{summary(scores[model, 'chnsenticorp'])} |")
-    lines += ["", f"NER: first {args.ner_train} sentences of msra_train_bio.txt, {args.ner_epochs} epochs -> "
+    lines += ["", f"NER: first {args.ner_train} sentences of msra_train_bio.txt x {args.ner_epochs} epochs -> "
               f"{args.ner_test or 'all'} test sentences; sentiment: first {args.sentiment_train} rows of "
-              f"chnsenticorp_ernie/train.tsv, {args.sentiment_epochs} epochs -> test.tsv. "
+              f"chnsenticorp_ernie/train.tsv x {args.sentiment_epochs} epochs -> test.tsv. "
               f"Total time {(time.perf_counter() - started) / 60:.1f} min."]
     table = "\n".join(lines)
     print(table)

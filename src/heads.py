@@ -112,6 +112,25 @@ class ErnieForPretraining(nn.Cell):
         return mlm_logits, self.cls.seq_relationship(pooled_output)
 
 
+class GlobalCount(nn.Cell):
+    """A per-rank count of loss terms turned into the data-parallel mean count (sum over ranks / ranks).
+
+    Per-token losses divide by it: each rank's loss is then its share of the full batch's mean, so averaging the ranks'
+    gradients gives exactly the gradient of a one-process run on the full batch, whatever each rank's count.
+    """
+
+    def __init__(self):
+        super().__init__()
+        parallel = ms.get_auto_parallel_context("parallel_mode") == ms.ParallelMode.DATA_PARALLEL
+        self.world_size = ms.communication.get_group_size() if parallel else 1
+        self.all_reduce = ops.AllReduce() if self.world_size > 1 else None
+
+    def construct(self, count):
+        if self.world_size > 1:
+            return self.all_reduce(ops.stop_gradient(count)) / self.world_size
+        return count
+
+
 def _correct_count(logits, labels, weights):
     predictions = ops.cast(ops.Argmax(axis=-1, output_type=ms.int32)(logits), ms.int32)
     return ops.reduce_sum(ops.cast(ops.equal(predictions, labels), ms.float32) * weights)
@@ -139,6 +158,7 @@ class TokenClassificationLoss(nn.Cell):
         self.model = model
         self.use_crf = model.use_crf
         self.cross_entropy = nn.CrossEntropyLoss(reduction="none")
+        self.token_count = GlobalCount()
 
     def construct(self, input_ids, input_mask, segment_ids, label_ids):
         emissions = self.model(input_ids, segment_ids, input_mask)
@@ -148,7 +168,8 @@ class TokenClassificationLoss(nn.Cell):
         else:
             num_labels = emissions.shape[-1]
             token_loss = self.cross_entropy(ops.reshape(emissions, (-1, num_labels)), ops.reshape(label_ids, (-1,)))
-            loss = ops.reduce_sum(token_loss * ops.reshape(weights, (-1,))) / ops.maximum(ops.reduce_sum(weights), 1.0)
+            loss = ops.reduce_sum(token_loss * ops.reshape(weights, (-1,))) / ops.maximum(
+                self.token_count(ops.reduce_sum(weights)), 1.0)
         return loss, _correct_count(emissions, label_ids, weights)
 
 
@@ -178,6 +199,7 @@ class PretrainingLoss(nn.Cell):
         self.model = model
         self.cross_entropy = nn.CrossEntropyLoss(reduction="none")
         self.nsp_cross_entropy = nn.CrossEntropyLoss()
+        self.prediction_count = GlobalCount()
 
     def construct(self, input_ids, input_mask, segment_ids, next_sentence_labels, masked_lm_positions,
                   masked_lm_ids, masked_lm_weights):
@@ -186,7 +208,7 @@ class PretrainingLoss(nn.Cell):
         weights = ops.reshape(ops.cast(masked_lm_weights, ms.float32), (-1,))
         token_loss = self.cross_entropy(ops.reshape(mlm_logits, (-1, vocab_size)), ops.reshape(masked_lm_ids, (-1,)))
         mlm_count = ops.reduce_sum(weights)
-        mlm_loss = ops.reduce_sum(token_loss * weights) / (mlm_count + 1e-5)
+        mlm_loss = ops.reduce_sum(token_loss * weights) / (self.prediction_count(mlm_count) + 1e-5)
         nsp_loss = self.nsp_cross_entropy(nsp_logits, next_sentence_labels)
         mlm_correct = _correct_count(ops.reshape(mlm_logits, (-1, vocab_size)), ops.reshape(masked_lm_ids, (-1,)),
                                      weights)
