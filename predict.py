@@ -31,7 +31,7 @@ def build_parser():
     add("--model", required=True, help=".mindir or .onnx (with its .json sidecar), or a fine-tuned .ckpt / folder")
     add("--task", default=None, choices=list(TASKS), help="checked against the model; needed for a checkpoint "
                                                           "without task.json")
-    add("--text", default=None, help="classification or NER input")
+    add("--text", action="append", default=None, help="classification or NER input (repeat for several)")
     add("--text_b", default=None, help="second text of a sentence-pair task (xnli, dbqa)")
     add("--context", default=None, help="MRC passage")
     add("--question", default=None, help="MRC question")
@@ -128,9 +128,14 @@ def main(argv=None):
     missing = [k for k in REQUIRED_FIELDS[info.kind] if k not in single]
     if missing:
         raise SystemExit(f"a {info.task_type} model needs --{' and --'.join(missing)}")
-    result = predictor.predict([single])[0]
-    print(json.dumps(result, ensure_ascii=False, indent=1))
-    return result
+    texts = single.pop("text", [None])
+    if len(texts) > 1 and "text_b" in single:
+        raise SystemExit("--text_b goes with a single --text")
+    records = [{**single, "text": text} if text is not None else single for text in texts]
+    results = predictor.predict(records)
+    for result in results:
+        print(json.dumps(result, ensure_ascii=False))
+    return results[0] if len(results) == 1 else results
 
 
 if __name__ == "__main__":
