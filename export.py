@@ -13,7 +13,7 @@ import logging
 
 from src.inference import (DYNAMIC_SHAPES, export_model, load_task_model, quantize_onnx, resolve_checkpoint,
                            init_runtime)
-from src.finetune import str2bool
+from src.cli import str2bool
 from src.tasks import TASKS
 
 

@@ -18,7 +18,7 @@ import os
 import sys
 
 from src.assessment_method import format_metrics
-from src.finetune import str2bool
+from src.cli import str2bool
 from src.inference import REQUIRED_FIELDS, Predictor, evaluate_outputs, load_eval_data, model_columns
 from src.tasks import TASKS
 

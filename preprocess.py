@@ -15,7 +15,7 @@ import os
 import shutil
 import tempfile
 
-from src.finetune import str2bool
+from src.cli import str2bool
 from src.finetune_task_reader import read_label_map
 from src.inference import (TaskInfo, load_eval_data, model_columns, read_sidecar, sidecar_path, write_bin_inputs)
 

@@ -23,6 +23,7 @@ import numpy as np
 from mindspore import Tensor
 
 from src.checkpoint import load_weights, log_report
+from src.cli import file_beside, str2bool
 from src.dataset import eval_batches, num_examples, steps_per_epoch
 from src.ernie_model import load_config, check_compute_dtype
 from src.heads import ErnieForPretraining, PretrainingLoss
@@ -33,14 +34,6 @@ from src.tokenizer import ErnieTokenizer, check_vocab_fits
 from src.trainer import TrainingConfig, distributed_context, init_runtime, train
 
 logger = logging.getLogger("run_ernie_pretrain")
-
-
-def str2bool(value):
-    if value.lower() in ("true", "1", "yes"):
-        return True
-    if value.lower() in ("false", "0", "no"):
-        return False
-    raise argparse.ArgumentTypeError(f"expected true or false, got {value!r}")
 
 
 def build_parser():
@@ -89,11 +82,6 @@ def build_parser():
     add("--log_every", type=int, default=10)
     add("--progress_bar", type=str2bool, default=True)
     return parser
-
-
-def _beside(path, name):
-    candidate = os.path.join(os.path.dirname(path), name) if path else ""
-    return candidate if candidate and os.path.exists(candidate) else ""
 
 
 def load_data(path, args, tokenizer):
@@ -163,11 +151,11 @@ def main(argv=None):
         logger.warning("--device_num %d but %d processes were launched; using %d", args.device_num, world_size,
                        world_size)
 
-    vocab_file = args.vocab_file or _beside(args.load_checkpoint_path, "vocab.txt")
+    vocab_file = args.vocab_file or file_beside(args.load_checkpoint_path, "vocab.txt")
     if not vocab_file:
         raise SystemExit("no vocabulary: pass --vocab_file (ERNIE's vocab.txt)")
     tokenizer = ErnieTokenizer(vocab_file)
-    config_source = args.config or _beside(args.load_checkpoint_path, "ernie_config.json") or "base"
+    config_source = args.config or file_beside(args.load_checkpoint_path, "ernie_config.json") or "base"
     config = load_config(config_source, compute_dtype=args.compute_dtype)
     check_compute_dtype(device_target, config.compute_dtype)
     check_vocab_fits(tokenizer, config.vocab_size, config_source)

@@ -13,6 +13,7 @@ import numpy as np
 
 from . import assessment_method as metrics_lib
 from .checkpoint import load_weights, log_report
+from .cli import file_beside, str2bool
 from .ernie_model import check_compute_dtype, load_config
 from .finetune_task_reader import (ReaderStats, convert_classification_examples, convert_ner_examples,
                                    read_classification_file, read_label_map, read_mindrecord_columns, read_ner_file,
@@ -27,16 +28,6 @@ from .trainer import TrainingConfig, distributed_context, init_runtime, predict,
 logger = logging.getLogger(__name__)
 
 MODEL_INPUTS = ("input_ids", "segment_ids", "input_mask")  # order of the model's (ids, token types, mask)
-
-
-def str2bool(value):
-    if isinstance(value, bool):
-        return value
-    if value.lower() in ("true", "1", "yes", "y"):
-        return True
-    if value.lower() in ("false", "0", "no", "n"):
-        return False
-    raise argparse.ArgumentTypeError(f"expected true or false, got {value!r}")
 
 
 def sample_limit(args, is_training):
@@ -385,11 +376,6 @@ def task_info(args, spec, label_map, vocab_path):
             "doc_stride": args.doc_stride if spec.kind == "mrc" else None, "vocab_file": os.path.abspath(vocab_path)}
 
 
-def _beside(path, name):
-    candidate = os.path.join(os.path.dirname(path), name) if path else ""
-    return candidate if candidate and os.path.exists(candidate) else ""
-
-
 def _check_schema(args, data):
     if not args.schema_file_path:
         return
@@ -409,10 +395,10 @@ def run(args):
     spec = TASKS[args.task_type]
 
     weights_path = args.load_finetune_checkpoint_path if not args.do_train else args.load_pretrain_checkpoint_path
-    config_source = args.config or _beside(weights_path, "ernie_config.json") or "base"
+    config_source = args.config or file_beside(weights_path, "ernie_config.json") or "base"
     config = load_config(config_source, compute_dtype=args.compute_dtype)
     check_compute_dtype(device_target, config.compute_dtype)
-    vocab_path = args.vocab_file_path or _beside(weights_path, "vocab.txt")
+    vocab_path = args.vocab_file_path or file_beside(weights_path, "vocab.txt")
     if not vocab_path:
         raise SystemExit("no vocabulary: pass --vocab_file_path (ERNIE's vocab.txt)")
     tokenizer = ErnieTokenizer(vocab_path)

@@ -21,6 +21,8 @@ from typing import Optional
 
 import numpy as np
 
+from .cli import str2bool
+
 logger = logging.getLogger(__name__)
 
 DEFAULT_LABEL_MAPS = {
@@ -450,12 +452,6 @@ def read_mindrecord_columns(path):
     return {name: np.stack([np.asarray(row[name]) for row in rows]).astype(np.int32) for name in rows[0]}
 
 
-def _str_to_bool(value):
-    if value.lower() not in ("true", "false"):
-        raise argparse.ArgumentTypeError(f"expected true or false, got {value!r}")
-    return value.lower() == "true"
-
-
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description="Convert an ERNIE fine-tuning file to MindRecord.")
     parser.add_argument("--task_type", required=True, choices=CLASSIFICATION_TASKS + ("msra_ner",) + MRC_TASKS)
@@ -464,11 +460,11 @@ def parse_args(argv=None):
     parser.add_argument("--max_seq_len", type=int, default=128)
     parser.add_argument("--max_query_len", type=int, default=64)
     parser.add_argument("--doc_stride", type=int, default=128)
-    parser.add_argument("--do_lower_case", type=_str_to_bool, default=True)
+    parser.add_argument("--do_lower_case", type=str2bool, default=True)
     parser.add_argument("--input_file", required=True)
     parser.add_argument("--output_file", required=True)
     parser.add_argument("--shard_num", type=int, default=1)
-    parser.add_argument("--is_training", type=_str_to_bool, default=False)
+    parser.add_argument("--is_training", type=str2bool, default=False)
     parser.add_argument("--columns", default="",
                         help="comma-separated column names for TSV files without a header, e.g. text_a,text_b,label")
     parser.add_argument("--skip_bad_examples", action="store_true",

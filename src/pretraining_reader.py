@@ -49,6 +49,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .cli import str2bool
 from .finetune_task_reader import InputError, write_mindrecord
 from .tokenizer import ErnieTokenizer
 
@@ -695,12 +696,6 @@ def write_documents(documents, tagged_path, plain_path=None):
 # ---------------------------------------------------------------------------------------------------------------
 # CLI
 
-def _str2bool(value):
-    if value.lower() not in ("true", "false"):
-        raise argparse.ArgumentTypeError(f"expected true or false, got {value!r}")
-    return value.lower() == "true"
-
-
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description="Build ERNIE pre-training data (knowledge masking) as MindRecord.")
     add = parser.add_argument
@@ -716,7 +711,7 @@ def parse_args(argv=None):
     add("--dupe_factor", type=int, default=1, help="masked copies of the data (new pairs and masks each)")
     add("--short_seq_prob", type=float, default=0.1)
     add("--random_seed", "--seed", dest="seed", type=int, default=0)
-    add("--do_lower_case", type=_str2bool, default=True)
+    add("--do_lower_case", type=str2bool, default=True)
     add("--shard_num", type=int, default=1)
     add("--skip_bad_lines", action="store_true", help="log, count and leave out malformed ERNIE sample lines")
     return parser.parse_args(argv)
