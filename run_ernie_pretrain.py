@@ -17,13 +17,13 @@ import argparse
 import json
 import logging
 import os
-import shutil
 
 import numpy as np
 from mindspore import Tensor
 
 from src.checkpoint import load_weights, log_report
 from src.cli import file_beside, str2bool
+from src.fileio import copy_atomic
 from src.dataset import eval_batches, num_examples, steps_per_epoch
 from src.ernie_model import load_config, check_compute_dtype
 from src.heads import ErnieForPretraining, PretrainingLoss
@@ -132,12 +132,6 @@ def summarize_train_outputs(batch_size):
     return summarize
 
 
-def _copy_atomic(source, target):
-    if os.path.abspath(source) != os.path.abspath(target):
-        shutil.copyfile(source, f"{target}.tmp")
-        os.replace(f"{target}.tmp", target)
-
-
 def main(argv=None):
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -181,7 +175,7 @@ def main(argv=None):
     if rank == 0:
         os.makedirs(output_dir, exist_ok=True)
         config.to_json_file(os.path.join(output_dir, "ernie_config.json"))
-        _copy_atomic(vocab_file, os.path.join(output_dir, "vocab.txt"))
+        copy_atomic(vocab_file, os.path.join(output_dir, "vocab.txt"))
 
     total_steps = args.train_steps if args.train_steps > 0 else \
         steps_per_epoch(num_examples(train_columns), args.batch_size, world_size) * args.epoch_size

@@ -6,7 +6,6 @@ changes any parameter.
 """
 import logging
 import os
-import tempfile
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -14,6 +13,7 @@ import mindspore as ms
 from mindspore import Tensor
 
 from .ernie_model import ErnieConfig, ErnieModel, load_config
+from .fileio import replaced_atomically
 
 logger = logging.getLogger(__name__)
 
@@ -45,18 +45,8 @@ def save_checkpoint(save_obj, path, append_dict=None):
     if isinstance(save_obj, list):
         save_obj = [{"name": item["name"], "data": item["data"] if isinstance(item["data"], Tensor)
                      else Tensor(np.ascontiguousarray(item["data"]))} for item in save_obj]
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".ckpt", dir=directory)
-    os.close(fd)
-    try:
+    with replaced_atomically(path, suffix=".ckpt") as tmp:  # also turns MindSpore's mode 0400 into 0644
         ms.save_checkpoint(save_obj, tmp, append_dict=append_dict)
-        os.chmod(tmp, 0o644)  # MindSpore writes 0400; make it an ordinary file
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
 
 
 def read_checkpoint(path):

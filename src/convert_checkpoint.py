@@ -19,16 +19,15 @@ import logging
 import os
 import pickle
 import re
-import shutil
 import struct
 import sys
-import tempfile
 from dataclasses import dataclass
 
 import numpy as np
 
 from .checkpoint import is_training_state, read_checkpoint, save_checkpoint
 from .ernie_model import ErnieConfig
+from .fileio import copy_atomic, replaced_atomically, write_text
 
 logger = logging.getLogger(__name__)
 
@@ -492,19 +491,6 @@ def _check_vocab(vocab_path, config, config_source):
     check_vocab_fits(ErnieTokenizer(vocab_path), config.vocab_size, config_source)
 
 
-def _copy_atomic(source, target):
-    if os.path.abspath(source) == os.path.abspath(target):
-        return
-    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(target)}.", dir=os.path.dirname(os.path.abspath(target)))
-    os.close(fd)
-    try:
-        shutil.copyfile(source, tmp)
-        os.replace(tmp, target)
-    except BaseException:
-        os.remove(tmp)
-        raise
-
-
 def _report(result, source):
     logger.info("%s: converted %d tensors", source, len(result.weights))
     if result.tied:
@@ -570,7 +556,7 @@ def convert(fmt, input_path, output_path, config_path=None):
     config.to_json_file(os.path.join(output_dir, "ernie_config.json"))
     written = [output_path, os.path.join(output_dir, "ernie_config.json")]
     if has_vocab:
-        _copy_atomic(vocab_path, os.path.join(output_dir, "vocab.txt"))
+        copy_atomic(vocab_path, os.path.join(output_dir, "vocab.txt"))
         written.append(os.path.join(output_dir, "vocab.txt"))
     logger.info("wrote %s (layer_norm_eps %g, vocab_size %d)", ", ".join(written), config.layer_norm_eps,
                 config.vocab_size)
@@ -612,22 +598,12 @@ def export_hf(ckpt_path, output_dir, config_path=None):
         logger.info("%s: %d training-state entries (optimizer moments, counters) not exported", ckpt_path, len(state))
     _report(result, ckpt_path)
 
-    os.makedirs(output_dir, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".model.safetensors.", dir=output_dir)
-    os.close(fd)
-    try:
+    with replaced_atomically(os.path.join(output_dir, "model.safetensors")) as tmp:
         save_file(result.weights, tmp, metadata={"format": "pt"})
-        os.replace(tmp, os.path.join(output_dir, "model.safetensors"))
-    except BaseException:
-        os.remove(tmp)
-        raise
-    fd, tmp = tempfile.mkstemp(prefix=".config.json.", dir=output_dir)
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        json.dump(hf_config_dict(config, result.weights), f, indent=2, sort_keys=True)
-        f.write("\n")
-    os.replace(tmp, os.path.join(output_dir, "config.json"))
+    write_text(os.path.join(output_dir, "config.json"),
+               json.dumps(hf_config_dict(config, result.weights), indent=2, sort_keys=True) + "\n")
     if os.path.isfile(os.path.join(directory, "vocab.txt")):
-        _copy_atomic(os.path.join(directory, "vocab.txt"), os.path.join(output_dir, "vocab.txt"))
+        copy_atomic(os.path.join(directory, "vocab.txt"), os.path.join(output_dir, "vocab.txt"))
     logger.info("wrote %s (config.json, model.safetensors)", output_dir)
     return result
 

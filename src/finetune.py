@@ -14,6 +14,7 @@ import numpy as np
 from . import assessment_method as metrics_lib
 from .checkpoint import load_weights, log_report
 from .cli import file_beside, str2bool
+from .fileio import copy_atomic, write_json, write_jsonl
 from .ernie_model import check_compute_dtype, load_config
 from .finetune_task_reader import (ReaderStats, convert_classification_examples, convert_ner_examples,
                                    read_classification_file, read_label_map, read_mindrecord_columns, read_ner_file,
@@ -21,7 +22,7 @@ from .finetune_task_reader import (ReaderStats, convert_classification_examples,
 from .heads import (ErnieForQuestionAnswering, ErnieForSequenceClassification, ErnieForTokenClassification,
                     QuestionAnsweringLoss, SequenceClassificationLoss, TokenClassificationLoss)
 from .mrc import convert_mrc_examples, extract_answers, read_mrc_file
-from .tasks import TASKS, tasks_of_kind
+from .tasks import TASKS, label_names, tasks_of_kind
 from .tokenizer import ErnieTokenizer, check_vocab_fits
 from .trainer import TrainingConfig, distributed_context, init_runtime, predict, train
 
@@ -47,38 +48,6 @@ class TaskData:
     examples: list = None
     meta: list = None
     source: str = ""
-
-
-def _write_atomic(path, write):
-    tmp = f"{path}.tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
-        write(f)
-    os.replace(tmp, path)
-
-
-def _write_jsonl(path, records):
-    _write_atomic(path, lambda f: f.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in records))
-
-
-def label_names(label_map):
-    """Label names by id; where a map gives aliases (XNLI's contradictory/contradiction) the first name wins."""
-    names = {}
-    for name, label_id in label_map.items():
-        names.setdefault(label_id, name)
-    if sorted(names) != list(range(len(names))):
-        raise ValueError(f"label ids must be 0..N-1, got {sorted(names)}")
-    return [names[i] for i in range(len(names))]
-
-
-def _save_json(obj, path):
-    _write_atomic(path, lambda f: json.dump(obj, f, ensure_ascii=False, indent=1, default=_plain))
-
-
-def _plain(value):
-    """numpy scalars in metrics -> Python numbers for JSON."""
-    if isinstance(value, np.generic):
-        return value.item()
-    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
 
 
 def _softmax(logits):
@@ -137,9 +106,8 @@ class ClassificationTask:
                         data.columns["qids"][labelled], probabilities[labelled, 1], gold_labelled)
         if predictions_path:
             ids = [e.guid for e in data.examples] if data.examples else list(range(len(predicted)))
-            _write_jsonl(predictions_path, (
-                {"id": i, "label": self.labels[p], "probabilities": dict(zip(self.labels, map(float, prob)))}
-                for i, p, prob in zip(ids, predicted, probabilities)))
+            write_jsonl(({"id": i, "label": self.labels[p], "probabilities": dict(zip(self.labels, map(float, prob)))}
+                         for i, p, prob in zip(ids, predicted, probabilities)), predictions_path)
         return metrics
 
 
@@ -197,8 +165,8 @@ class NerTask:
             metrics = metrics_lib.entity_prf(gold, pred)
         if predictions_path:
             texts = [e.chars for e in data.examples] if data.examples else [None] * len(pred)
-            _write_jsonl(predictions_path, (_entity_record(i, chars, tags) for i, (chars, tags) in
-                                            enumerate(zip(texts, pred))))
+            write_jsonl((_entity_record(i, chars, tags) for i, (chars, tags) in enumerate(zip(texts, pred))),
+                        predictions_path)
         return metrics
 
 
@@ -265,8 +233,8 @@ class MrcTask:
             {"id": e.qas_id, "question": e.question, "answers": e.answers}]}]} for e in data.examples]}
         metrics = metrics_lib.cmrc_evaluate(references, answers)
         if predictions_path:
-            _save_json(answers, predictions_path)
-            _save_json(nbest, predictions_path.replace(".json", "_nbest.json"))
+            write_json(answers, predictions_path)
+            write_json(nbest, predictions_path.replace(".json", "_nbest.json"))
         return metrics
 
 
@@ -368,12 +336,12 @@ def resolve_defaults(args):
     return args
 
 
-def task_info(args, spec, label_map, vocab_path):
-    """What a predictor needs besides the weights; written as task.json beside the checkpoints."""
+def task_info(args, spec, label_map):
+    """What a predictor needs besides the weights and vocab.txt; written as task.json beside the checkpoints."""
     return {"task_type": args.task_type, "kind": spec.kind, "labels": label_names(label_map),
             "max_seq_len": args.max_seq_len, "use_crf": args.use_crf if spec.kind == "ner" else None,
             "max_query_len": args.max_query_len if spec.kind == "mrc" else None,
-            "doc_stride": args.doc_stride if spec.kind == "mrc" else None, "vocab_file": os.path.abspath(vocab_path)}
+            "doc_stride": args.doc_stride if spec.kind == "mrc" else None, "vocab_file": "vocab.txt"}
 
 
 def _check_schema(args, data):
@@ -423,7 +391,8 @@ def run(args):
             logger.warning("no --load_pretrain_checkpoint_path: training from randomly initialised weights")
         if rank == 0:
             config.to_json_file(os.path.join(args.output_dir, "ernie_config.json"))
-            _save_json(task_info(args, spec, label_map, vocab_path), os.path.join(args.output_dir, "task.json"))
+            copy_atomic(vocab_path, os.path.join(args.output_dir, "vocab.txt"))
+            write_json(task_info(args, spec, label_map), os.path.join(args.output_dir, "task.json"))
         train_data = task.load(args.train_data_file_path, is_training=True)
         select_best = eval_data is not None and args.eval_during_training
         _check_schema(args, train_data)
@@ -453,7 +422,7 @@ def run(args):
         predictions_path = os.path.join(args.output_dir, f"{split}_predictions{suffix}")
         metrics = task.evaluate(model, eval_data, predictions_path)
         print(metrics_lib.format_metrics(metrics), flush=True)
-        _save_json(metrics, os.path.join(args.output_dir, f"{split}_metrics.json"))
+        write_json(metrics, os.path.join(args.output_dir, f"{split}_metrics.json"))
         logger.info("predictions and metrics written to %s", args.output_dir)
         return metrics
     return None

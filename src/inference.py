@@ -14,8 +14,8 @@
   (``python -m src.inference --mindir_path ... --input0_path ...``, same flags) that runs a MindIR on those files.
 """
 import argparse
+import filecmp
 import glob
-import json
 import logging
 import os
 import shutil
@@ -29,10 +29,11 @@ from mindspore import Tensor, nn, ops
 
 from .checkpoint import load_weights
 from .ernie_model import load_config
+from .fileio import copy_atomic, read_json, write_json
 from .finetune_task_reader import entities_from_tags
 from .heads import ErnieForQuestionAnswering, ErnieForSequenceClassification, ErnieForTokenClassification
 from .mrc import MrcExample, max_context_windows, sliding_windows, convert_mrc_examples, extract_answers
-from .tasks import TASKS
+from .tasks import TASKS, label_names
 from .tokenizer import ErnieTokenizer
 from .trainer import init_runtime, predict
 
@@ -87,24 +88,6 @@ class TaskInfo:
                    bool(values.get("use_crf")), values.get("max_query_len"), values.get("doc_stride"))
 
 
-def _read_json(path):
-    try:
-        with open(path, encoding="utf-8") as f:
-            return json.load(f)
-    except FileNotFoundError:
-        raise FileNotFoundError(f"{path}: file not found") from None
-    except json.JSONDecodeError as err:
-        raise ValueError(f"{path}:{err.lineno}: not valid JSON ({err.msg})") from None
-
-
-def _write_json(obj, path):
-    tmp = f"{path}.tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(obj, f, ensure_ascii=False, indent=1)
-        f.write("\n")
-    os.replace(tmp, path)
-
-
 # ---------------------------------------------------------------------------------------------------------------
 # Fine-tuned checkpoints
 
@@ -137,7 +120,7 @@ def resolve_checkpoint(path, task_type=None, config=None, vocab_file=None, num_c
     folder = os.path.dirname(os.path.abspath(ckpt_file))
     task_json = os.path.join(folder, "task.json")
     if os.path.isfile(task_json):
-        info = TaskInfo.from_dict(_read_json(task_json), task_json)
+        info = TaskInfo.from_dict(read_json(task_json), task_json)
         if task_type and task_type != info.task_type:
             raise ValueError(f"task {task_type!r} requested but {task_json} is for {info.task_type!r}")
         if use_crf is not None and info.kind == "ner" and bool(use_crf) != info.use_crf:
@@ -150,7 +133,7 @@ def resolve_checkpoint(path, task_type=None, config=None, vocab_file=None, num_c
                              f"(--task_type), and --config and --vocab_file unless ernie_config.json and vocab.txt "
                              f"are beside the checkpoint")
         spec = TASKS[task_type]
-        labels = sorted(spec.label_map, key=spec.label_map.get)
+        labels = label_names(spec.label_map)
         if num_class and spec.kind != "mrc" and num_class != len(labels):
             if spec.kind != "classification":
                 raise ValueError(f"{task_type} has {len(labels)} labels {labels}, not {num_class}")
@@ -163,7 +146,7 @@ def resolve_checkpoint(path, task_type=None, config=None, vocab_file=None, num_c
     if info.kind == "mrc":
         info.max_query_len = max_query_len or info.max_query_len
         info.doc_stride = doc_stride or info.doc_stride
-    info.vocab_file = vocab_file or info.vocab_file or os.path.join(folder, "vocab.txt")
+    info.vocab_file = vocab_file or os.path.join(folder, info.vocab_file or "vocab.txt")  # task.json's is relative
     if not os.path.isfile(info.vocab_file):
         raise FileNotFoundError(f"{info.vocab_file}: vocabulary not found; pass --vocab_file")
     config_source = config or os.path.join(folder, "ernie_config.json")
@@ -232,18 +215,6 @@ def sidecar_path(model_path):
     return f"{model_path}.json"
 
 
-def _copy_vocab(vocab_file, folder):
-    target = os.path.join(folder, "vocab.txt")
-    if os.path.exists(target):
-        with open(target, "rb") as f, open(vocab_file, "rb") as g:
-            if f.read() != g.read():
-                raise ValueError(f"{target} exists and differs from {vocab_file}; export into another folder")
-        return
-    tmp = f"{target}.tmp"
-    shutil.copyfile(vocab_file, tmp)
-    os.replace(tmp, target)
-
-
 def export_model(model, info, file_name, file_format="MINDIR", batch_size=1, dynamic_shape="none"):
     """Exports a task model (in inference mode) as ``file_name`` + ``.mindir`` / ``.onnx`` / ``.air`` with its sidecar
     and ``vocab.txt`` beside it; returns the model path.
@@ -279,7 +250,10 @@ def export_model(model, info, file_name, file_format="MINDIR", batch_size=1, dyn
     path = os.path.abspath(file_name if file_name.endswith(suffix) else file_name + suffix)
     folder = os.path.dirname(path)
     os.makedirs(folder, exist_ok=True)
-    _copy_vocab(info.vocab_file, folder)
+    vocab_copy = os.path.join(folder, "vocab.txt")
+    if os.path.exists(vocab_copy) and not filecmp.cmp(vocab_copy, info.vocab_file, shallow=False):
+        raise ValueError(f"{vocab_copy} exists and differs from {info.vocab_file}; export into another folder")
+    copy_atomic(info.vocab_file, vocab_copy)
     tmp_dir = tempfile.mkdtemp(prefix="tmp-export-", dir=folder)
     try:
         tmp_path = os.path.join(tmp_dir, os.path.basename(path))
@@ -301,7 +275,7 @@ def export_model(model, info, file_name, file_format="MINDIR", batch_size=1, dyn
         "inputs": [{"name": name, "dtype": "int32", "shape": [batch, seq]} for name in INPUT_NAMES],
         "outputs": output_specs(info, batch, seq),
     }
-    _write_json(sidecar, sidecar_path(path))
+    write_json(sidecar, sidecar_path(path))
     return path
 
 
@@ -312,7 +286,7 @@ def quantize_onnx(onnx_path):
 
     output_path = os.path.abspath(onnx_path[:-len(".onnx")] + ".int8.onnx")
     read_sidecar(onnx_path)  # checks it
-    sidecar = _read_json(sidecar_path(onnx_path))
+    sidecar = read_json(sidecar_path(onnx_path))
     tmp = output_path[:-len(".onnx")] + ".tmp.onnx"
     try:
         quantize_dynamic(onnx_path, tmp, weight_type=QuantType.QInt8, op_types_to_quantize=["MatMul", "Gemm"])
@@ -321,7 +295,7 @@ def quantize_onnx(onnx_path):
         if os.path.exists(tmp):
             os.remove(tmp)
     sidecar["quantization"] = "dynamic int8 (onnxruntime quantize_dynamic, QInt8 weights, MatMul/Gemm)"
-    _write_json(sidecar, sidecar_path(output_path))
+    write_json(sidecar, sidecar_path(output_path))
     return output_path
 
 
@@ -330,7 +304,7 @@ def read_sidecar(model_path):
     path = sidecar_path(model_path)
     if not os.path.isfile(path):
         raise FileNotFoundError(f"{path}: no sidecar JSON beside {model_path}; export the model with export.py")
-    sidecar = _read_json(path)
+    sidecar = read_json(path)
     TaskInfo.from_dict(sidecar, path)
     sidecar["vocab_file"] = os.path.join(os.path.dirname(os.path.abspath(model_path)), sidecar["vocab_file"])
     return sidecar

@@ -40,5 +40,15 @@ TASKS = {
 }
 
 
+def label_names(label_map):
+    """Label names by id; where a map gives aliases (XNLI's contradictory/contradiction) the first name wins."""
+    names = {}
+    for name, label_id in label_map.items():
+        names.setdefault(label_id, name)
+    if sorted(names) != list(range(len(names))):
+        raise ValueError(f"label ids must be 0..N-1, got {sorted(names)}")
+    return [names[i] for i in range(len(names))]
+
+
 def tasks_of_kind(kind):
     return [name for name, spec in TASKS.items() if spec.kind == kind]
