@@ -123,12 +123,14 @@ def evaluate_pretraining(model, columns, batch_size):
 
 
 def summarize_train_outputs(batch_size):
-    """Log fields from the window sums of PretrainingLoss's (mlm_loss, nsp_loss, mlm_correct, mlm_count,
-    nsp_correct)."""
-    def summarize(sums, steps):
+    """Log fields from the sums over a log window and all ranks of PretrainingLoss's (mlm_loss, nsp_loss, mlm_correct,
+    mlm_count, nsp_correct); ``batch_size`` is per rank."""
+    def summarize(sums, steps, world_size):
         mlm_loss, nsp_loss, mlm_correct, mlm_count, nsp_correct = sums
-        return {"mlm_loss": mlm_loss / steps, "nsp_loss": nsp_loss / steps,
-                "mlm_accuracy": mlm_correct / max(mlm_count, 1.0), "nsp_accuracy": nsp_correct / (steps * batch_size)}
+        rank_steps = steps * world_size
+        return {"mlm_loss": mlm_loss / rank_steps, "nsp_loss": nsp_loss / rank_steps,
+                "mlm_accuracy": mlm_correct / max(mlm_count, 1.0),
+                "nsp_accuracy": nsp_correct / (rank_steps * batch_size)}
     return summarize
 
 

@@ -2,7 +2,7 @@
 # Pre-train ERNIE on one device.
 # Usage: bash scripts/run_standalone_pretrain.sh DEVICE_ID EPOCH_SIZE DATA_DIR
 #   DATA_DIR: MindRecord from convert_pretrain_datasets.sh (file or directory), or raw input with DATA_FORMAT.
-# Environment: DEVICE_TARGET (default auto: Ascend, then GPU, then CPU), DATA_FORMAT (mindrecord | ernie | text |
+# Environment: DEVICE_TARGET (default auto: the device the installed MindSpore package is built for), DATA_FORMAT (mindrecord | ernie | text |
 # tagged), VOCAB_FILE (default ./pretrain_models/converted/vocab.txt), CONFIG (base | tiny | ernie_config.json,
 # default base), SAVE_DIR (default ./save_models/pretrain), EVAL_DATA, EXTRA_ARGS (more run_ernie_pretrain.py flags).
 # Log: ms_log/pretraining_log.txt.

@@ -27,7 +27,7 @@ import numpy as np
 
 from .checkpoint import is_training_state, read_checkpoint, save_checkpoint
 from .ernie_model import ErnieConfig
-from .fileio import copy_atomic, replaced_atomically, write_text
+from .fileio import copy_atomic, read_json, replaced_atomically, write_text
 
 logger = logging.getLogger(__name__)
 
@@ -352,13 +352,7 @@ def _unwrap_paddlenlp(values):
 
 def read_source_config(path):
     """An ErnieConfig from ERNIE's ernie_config.json, a PaddleNLP model_config.json/config.json or an HF config.json."""
-    try:
-        with open(path, encoding="utf-8") as f:
-            values = json.load(f)
-    except FileNotFoundError:
-        raise FileNotFoundError(f"{path}: model config file not found") from None
-    except json.JSONDecodeError as err:
-        raise ValueError(f"{path}: line {err.lineno}: not valid JSON ({err.msg})") from None
+    values = read_json(path)
     found = _unwrap_paddlenlp(values) if isinstance(values, dict) else None
     if found is None:
         raise ValueError(f"{path}: no model config (hidden_size) found in this file")

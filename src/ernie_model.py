@@ -11,10 +11,11 @@ import os
 from dataclasses import asdict, dataclass, fields
 from typing import Optional
 
-import numpy as np
 import mindspore as ms
-from mindspore import Parameter, Tensor, nn, ops
+from mindspore import Parameter, nn, ops
 from mindspore.common.initializer import TruncatedNormal, initializer
+
+from .fileio import read_json
 
 _DTYPES = {"float32": ms.float32, "float16": ms.float16, "bfloat16": ms.bfloat16}
 _ACTIVATIONS = ("relu", "gelu", "gelu_new", "tanh")
@@ -69,14 +70,7 @@ class ErnieConfig:
 
     @classmethod
     def from_json_file(cls, path):
-        try:
-            with open(path, encoding="utf-8") as f:
-                values = json.load(f)
-        except FileNotFoundError:
-            raise FileNotFoundError(f"{path}: model config file not found") from None
-        except json.JSONDecodeError as err:
-            raise ValueError(f"{path}: line {err.lineno}: not valid JSON ({err.msg})") from None
-        return cls.from_dict(values, source=path)
+        return cls.from_dict(read_json(path), source=path)
 
     def to_dict(self):
         return asdict(self)
@@ -151,6 +145,25 @@ class LayerNorm(nn.Cell):
         return self.layer_norm(x, self.weight, self.bias)[0]
 
 
+class _Linear(nn.Cell):
+    """``x @ weight.T + bias`` for a 2-D ``x``, with its backward written out. MindSpore's own backward of BiasAdd
+    (BiasAddGrad) takes 10 ms for a [1024, 3072] gradient on a 2-core CPU, a ReduceSum over the rows 1.3 ms: 8% of an
+    ERNIE-base training step."""
+
+    def __init__(self):
+        super().__init__()
+        self.matmul = ops.MatMul(transpose_b=True)
+        self.bias_add = ops.BiasAdd()
+        self.input_grad = ops.MatMul()
+        self.weight_grad = ops.MatMul(transpose_a=True)
+
+    def construct(self, x, weight, bias):
+        return self.bias_add(self.matmul(x, weight), bias)
+
+    def bprop(self, x, weight, bias, out, dout):
+        return self.input_grad(dout, weight), self.weight_grad(dout, x), ops.reduce_sum(dout, 0)
+
+
 class Dense(nn.Dense):
     """``nn.Dense`` computing in ``compute_dtype`` and returning float32 (LayerNorm and softmax stay float32)."""
 
@@ -159,12 +172,15 @@ class Dense(nn.Dense):
                          bias_init="zeros")
         self.compute_dtype = compute_dtype
         self.reduced = compute_dtype != ms.float32
+        self.linear = _Linear()
 
     def construct(self, x):
         if self.reduced:
             out = super().construct(ops.cast(x, self.compute_dtype))
             return ops.cast(out, ms.float32)
-        return super().construct(x)
+        shape = x.shape
+        out = self.linear(ops.reshape(x, (-1, shape[-1])), self.weight, self.bias)
+        return ops.reshape(out, shape[:-1] + (out.shape[-1],))
 
 
 class ErnieEmbeddings(nn.Cell):
@@ -185,6 +201,22 @@ class ErnieEmbeddings(nn.Cell):
         return self.dropout(self.LayerNorm(embeddings))
 
 
+def swap_axes_1_2(x):
+    """``[B, M, N, D] -> [B, N, M, D]`` done as a row gather, bit-identical to ``ops.transpose(x, (0, 2, 1, 3))``.
+
+    Why not the transpose: MindSpore's CPU Transpose is a view op whose input and output both stay allocated until
+    the graph finishes; with four per layer that is 0.5 GB of ERNIE-base's training peak (batch 8 x 128) and 0.3 GB
+    of its inference peak. A Gather is an ordinary kernel, so its memory is reused.
+    """
+    batch, m, n, d = x.shape
+    # Output row (b, j, i) of the [B * N * M, D] result reads input row (b, i, j) = b * M * N + i * N + j.
+    source = (ops.reshape(ops.arange(0, batch, dtype=ms.int32) * (m * n), (-1, 1, 1))
+              + ops.reshape(ops.arange(0, n, dtype=ms.int32), (1, -1, 1))
+              + ops.reshape(ops.arange(0, m, dtype=ms.int32) * n, (1, 1, -1)))
+    rows = ops.gather(ops.reshape(x, (-1, d)), ops.reshape(source, (-1,)), 0)
+    return ops.reshape(rows, (batch, n, m, d))
+
+
 class ErnieSelfAttention(nn.Cell):
     def __init__(self, config, dtype):
         super().__init__()
@@ -198,19 +230,25 @@ class ErnieSelfAttention(nn.Cell):
         self.dropout = nn.Dropout(p=config.attention_probs_dropout_prob)
         self.scores = ops.BatchMatMul(transpose_b=True)
         self.context = ops.BatchMatMul()
-        self.softmax = nn.Softmax(axis=-1)
 
     def split_heads(self, x):
         batch, seq_len, _ = x.shape
-        return ops.transpose(ops.reshape(x, (batch, seq_len, self.num_heads, self.head_size)), (0, 2, 1, 3))
+        return swap_axes_1_2(ops.reshape(x, (batch, seq_len, self.num_heads, self.head_size)))
 
     def construct(self, hidden_states, attention_bias):
         batch, seq_len, hidden = hidden_states.shape
         query = self.split_heads(self.query(hidden_states) * self.scale)
         key = self.split_heads(self.key(hidden_states))
         value = self.split_heads(self.value(hidden_states))
-        probs = self.dropout(self.softmax(self.scores(query, key) + attention_bias))
-        context = ops.transpose(self.context(probs, value), (0, 2, 1, 3))
+        scores = self.scores(query, key) + attention_bias
+        if self.training:
+            # exp(log_softmax) is the softmax within float32 rounding, but in training MindSpore's CPU Softmax holds
+            # about five score-sized tensors per layer until the backward pass and these ops two (ERNIE-base,
+            # batch 8 x 512: 3.5 GB less). Inference keeps the single, faster Softmax kernel.
+            probs = self.dropout(ops.exp(ops.log_softmax(scores, -1)))
+        else:
+            probs = ops.softmax(scores, -1)
+        context = swap_axes_1_2(self.context(probs, value))
         return ops.reshape(context, (batch, seq_len, hidden))
 
 
@@ -310,7 +348,11 @@ class ErnieModel(nn.Cell):
     def construct(self, input_ids, token_type_ids, attention_mask):
         # Padding keys get -10000 before the softmax, as in ERNIE's Paddle implementation.
         mask = ops.cast(attention_mask, ms.float32)
-        attention_bias = ops.reshape((1.0 - mask) * -10000.0, (mask.shape[0], 1, 1, mask.shape[1]))
+        batch, seq_len = mask.shape
+        attention_bias = ops.reshape((1.0 - mask) * -10000.0, (batch, 1, 1, seq_len))
+        # Broadcast to the scores' shape once here rather than in every layer's add: MindSpore's CPU runtime keeps
+        # the expanded copy of a broadcast operand for the whole step (ERNIE-base, 8 x 128: 0.3 GB less).
+        attention_bias = ops.broadcast_to(attention_bias, (batch, self.config.num_attention_heads, seq_len, seq_len))
         sequence_output = self.encoder(self.embeddings(input_ids, token_type_ids), attention_bias)
         return sequence_output, self.pooler(sequence_output)
 

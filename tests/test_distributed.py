@@ -1,5 +1,6 @@
-"""Data parallelism for real: run_ernie_pretrain.py on 2 CPU processes under msrun ends with the same weights as one
-process with the same global batch, and only rank 0 writes checkpoints, logs and the progress bar."""
+"""Data parallelism for real: run_ernie_pretrain.py on 2 CPU processes under msrun ends with the same weights and logs
+the same losses and accuracies as one process with the same global batch, and only rank 0 writes checkpoints, logs
+and the progress bar."""
 import json
 import os
 import shutil
@@ -83,9 +84,15 @@ def test_two_process_msrun_run_equals_one_process_with_the_same_global_batch(tmp
         assert "64 training examples, 16 steps per epoch (batch 2 x 2 processes" in log
     assert f"{STEPS}/{STEPS}" in worker_logs[0] and f"{STEPS}/{STEPS}" not in worker_logs[1]  # progress bar
 
+    logged = {}
     for name in ("single", "parallel"):
         records = [json.loads(line) for line in open(tmp_path / name / "train_log.jsonl", encoding="utf-8")]
         assert [r["step"] for r in records] == list(range(1, STEPS + 1))  # one writer: no duplicated lines
+        logged[name] = records
+    for one_process, two_processes in zip(logged["single"], logged["parallel"]):
+        # the logged figures cover the global batch, not rank 0's half of it
+        for key in ("loss", "mlm_loss", "nsp_loss", "mlm_accuracy", "nsp_accuracy"):
+            assert two_processes[key] == pytest.approx(one_process[key], rel=1e-5, abs=1e-6), key
     assert sorted(os.listdir(tmp_path / "parallel")) == sorted(os.listdir(tmp_path / "single")) == [
         "checkpoint_last.ckpt", f"ernie-0_{STEPS}.ckpt", "ernie_config.json", "train_log.jsonl", "vocab.txt"]
 
