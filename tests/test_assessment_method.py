@@ -192,7 +192,7 @@ def test_word_tokenize_follows_nltk_rules():
 
 
 def test_word_tokenize_equals_nltk():
-    """Runs only where nltk is installed (it is not a dependency); no Punkt data needed for the word tokenizer."""
+    """nltk is a test extra (requirements-dev.txt), not a dependency; its word tokenizer needs no Punkt data."""
     tokenize = pytest.importorskip("nltk.tokenize").NLTKWordTokenizer().tokenize
     rng = random.Random(3)
     alphabet = list("abnst12 .,;%$&()[]{}<>\"'!?@#«»‘„—\u2013|°．") + ["n't", "'s", "'ll", "\xa0", "...", "3.5"]
