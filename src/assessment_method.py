@@ -1,11 +1,12 @@
 """Evaluation metrics: classification (accuracy, binary P/R/F1, MCC, Spearman, MRR), NER entity P/R/F1 counted
 as seqeval's default mode counts it, and the official CMRC2018 EM/F1. Pure Python/numpy."""
-import json
 import os
 import re
 from collections import defaultdict
 
 import numpy as np
+
+from .fileio import read_json
 
 
 def _paired(pred, gold, what="labels"):
@@ -277,8 +278,7 @@ def cmrc_evaluate(dataset_json_dict_or_path, predictions):
     """
     dataset = dataset_json_dict_or_path
     if isinstance(dataset, (str, os.PathLike)):
-        with open(dataset, encoding="utf-8") as f:
-            dataset = json.load(f)
+        dataset = read_json(dataset)
     if not isinstance(dataset, dict) or "data" not in dataset:
         raise ValueError("expected a SQuAD-format dataset: a dict (or JSON file) with a 'data' list")
     if not isinstance(predictions, dict):

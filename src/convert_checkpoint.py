@@ -171,6 +171,12 @@ PADDLE_OPTIMIZER_STATE = re.compile(r"_(moment\d|beta\d_pow_acc|velocity)_\d+$|^
 ENCODER_SUBMODULES = ("embeddings.", "encoder.", "pooler.")  # keys of a bare encoder, without the "ernie." prefix
 
 
+def _with_encoder_prefix(weights):
+    """Bare-encoder keys (``encoder.layer.0...``) under our ``ernie.`` prefix; other keys unchanged."""
+    return {("ernie." + name if name.startswith(ENCODER_SUBMODULES) else name): value
+            for name, value in weights.items()}
+
+
 # ---------------------------------------------------------------------------------------------------------------------
 # Readers: {source name: numpy array}
 
@@ -326,8 +332,7 @@ def read_safetensors(paths):
 def _hf_weight_files(directory):
     index = os.path.join(directory, "model.safetensors.index.json")
     if os.path.isfile(index):
-        with open(index, encoding="utf-8") as f:
-            shards = sorted(set(json.load(f)["weight_map"].values()))
+        shards = sorted(set(read_json(index)["weight_map"].values()))
         return [os.path.join(directory, shard) for shard in shards]
     if os.path.isfile(os.path.join(directory, "model.safetensors")):
         return [os.path.join(directory, "model.safetensors")]
@@ -535,8 +540,7 @@ def convert(fmt, input_path, output_path, config_path=None):
         config_path = _find_config(config_path, root, ("config.json",), input_path)
         source_weights = read_safetensors(_hf_weight_files(input_path))
     if fmt != "paddle_static":
-        source_weights = {("ernie." + name if name.startswith(ENCODER_SUBMODULES) else name): array
-                          for name, array in source_weights.items()}
+        source_weights = _with_encoder_prefix(source_weights)
     config = read_source_config(config_path)
     result = map_weights(source_weights, fmt, config, source, config_path)
     vocab_path = os.path.join(root, "vocab.txt")
@@ -584,9 +588,8 @@ def export_hf(ckpt_path, output_dir, config_path=None):
     directory = os.path.dirname(os.path.abspath(ckpt_path))
     config_path = _find_config(config_path, directory, ("ernie_config.json",), ckpt_path)
     config = read_source_config(config_path)
-    state = [name for name, value in values.items() if is_training_state(name, value)]
-    weights = {("ernie." + name if name.startswith(ENCODER_SUBMODULES) else name): value
-               for name, value in values.items() if name not in state}
+    state = {name for name, value in values.items() if is_training_state(name, value)}
+    weights = _with_encoder_prefix({name: value for name, value in values.items() if name not in state})
     result = map_weights(weights, "hf", config, ckpt_path, config_path)
     if state:
         logger.info("%s: %d training-state entries (optimizer moments, counters) not exported", ckpt_path, len(state))

@@ -17,7 +17,7 @@ from .cli import file_beside, str2bool
 from .fileio import copy_atomic, write_json, write_jsonl
 from .ernie_model import check_compute_dtype, load_config
 from .finetune_task_reader import (ReaderStats, convert_classification_examples, convert_ner_examples,
-                                   read_classification_file, read_label_map, read_mindrecord_columns, read_ner_file,
+                                   entities_from_tags, read_classification_file, read_label_map, read_mindrecord_columns, read_ner_file,
                                    ner_tags_from_token_predictions)
 from .heads import (ErnieForQuestionAnswering, ErnieForSequenceClassification, ErnieForTokenClassification,
                     QuestionAnsweringLoss, SequenceClassificationLoss, TokenClassificationLoss)
@@ -172,14 +172,11 @@ class NerTask:
 
 def _entity_record(index, chars, tags):
     """Entities with character offsets into ``"".join(chars)`` (token offsets for MindRecord input)."""
-    starts = np.cumsum([0] + [len(c) for c in chars]) if chars else np.arange(len(tags) + 1)
     text = "".join(chars) if chars else None
-    entities = []
-    for entity_type, first, last in metrics_lib.get_entities(tags):
-        start, end = int(starts[first]), int(starts[last + 1])
-        entities.append({"type": entity_type, "start": start, "end": end,
-                         "text": text[start:end] if text is not None else None})
-    return {"id": index, "text": text, "entities": entities}
+    spans = entities_from_tags(chars or [" "] * len(tags), tags)  # without text, a token counts as one character
+    return {"id": index, "text": text, "entities": [
+        {"type": kind, "start": start, "end": end, "text": text[start:end] if text is not None else None}
+        for kind, start, end in spans]}
 
 
 class MrcTask:

@@ -21,6 +21,7 @@ from typing import Optional
 
 import numpy as np
 
+from .assessment_method import get_entities
 from .cli import str2bool
 
 logger = logging.getLogger(__name__)
@@ -384,23 +385,10 @@ def ner_tags_from_token_predictions(alignment, token_tag_ids, id_to_label):
 
 
 def entities_from_tags(chars, tags):
-    """BIO tags -> [(type, start, end)] with character offsets into ``"".join(chars)``.
-
-    B-X opens an entity, I-X extends an open X entity and opens a new one otherwise, O (or anything else) closes.
-    """
-    entities, open_entity, offset = [], None, 0
-    for char, tag in zip(chars, tags):
-        kind = tag[2:] if tag[:2] in ("B-", "I-") else None
-        if kind is not None and tag.startswith("I-") and open_entity and open_entity[0] == kind:
-            open_entity[2] = offset + len(char)
-        else:
-            if open_entity:
-                entities.append(tuple(open_entity))
-            open_entity = [kind, offset, offset + len(char)] if kind is not None else None
-        offset += len(char)
-    if open_entity:
-        entities.append(tuple(open_entity))
-    return entities
+    """Tags -> [(type, start, end)] with character offsets into ``"".join(chars)``, chunked exactly as the entity F1
+    counts them (``assessment_method.get_entities``: BIO, IOBES; an I-X without an open X entity starts one)."""
+    starts = np.cumsum([0] + [len(c) for c in chars])
+    return [(kind, int(starts[first]), int(starts[last + 1])) for kind, first, last in get_entities(tags)]
 
 
 def write_mindrecord(columns, path, shard_num=1):

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .finetune_task_reader import InputError, ReaderStats, pad_rows
+from .finetune_task_reader import InputError, ReaderStats, _log_skip, pad_rows
 
 logger = logging.getLogger(__name__)
 
@@ -102,8 +102,7 @@ def read_mrc_file(path, is_training, skip_bad_examples=False, stats=None):
                 except InputError as e:
                     if not skip_bad_examples:
                         raise
-                    logger.warning("skipped bad example: %s", e)
-                    stats.skipped_bad += 1
+                    _log_skip(e, stats)
                     continue
                 seen_ids.add(qas_id)
                 examples.append(MrcExample(qas_id, question, context, answers))

@@ -50,6 +50,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .cli import str2bool
+from .fileio import replaced_atomically
 from .finetune_task_reader import InputError, write_mindrecord
 from .tokenizer import ErnieTokenizer
 
@@ -683,14 +684,12 @@ def write_documents(documents, tagged_path, plain_path=None):
     for path, tagged in ((tagged_path, True), (plain_path, False)):
         if path is None:
             continue
-        tmp = f"{path}.tmp"
-        with open(tmp, "w", encoding="utf-8") as f:
+        with replaced_atomically(path) as tmp, open(tmp, "w", encoding="utf-8") as f:
             for document in documents:
                 for sentence in document:
                     joined = "  ".join(f"{w}/{t}" for w, t in sentence) if tagged else "".join(w for w, _ in sentence)
                     f.write(joined + "\n")
                 f.write("\n")
-        os.replace(tmp, path)
 
 
 # ---------------------------------------------------------------------------------------------------------------

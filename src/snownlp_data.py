@@ -10,6 +10,7 @@ import os
 
 import numpy as np
 
+from .fileio import write_text
 from .tokenizer import build_vocab, write_vocab
 
 logger = logging.getLogger(__name__)
@@ -36,11 +37,7 @@ def _reviews(path):
 
 
 def _write_tsv(path, header, rows):
-    tmp = f"{path}.tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write("\t".join(header) + "\n")
-        f.writelines("\t".join(map(str, row)) + "\n" for row in rows)
-    os.replace(tmp, path)
+    write_text(path, "".join("\t".join(map(str, row)) + "\n" for row in [header, *rows]))
 
 
 def write_sentiment_dataset(output_dir, train_size=4000, dev_size=500, test_size=500, vocab_size=8000, seed=0,

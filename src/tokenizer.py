@@ -25,8 +25,9 @@ import collections
 import os
 import re
 import sys
-import tempfile
 import unicodedata
+
+from .fileio import write_text
 
 SPECIAL_TOKENS = ("[PAD]", "[CLS]", "[SEP]", "[MASK]", "[UNK]")
 
@@ -169,16 +170,7 @@ def write_vocab(tokens, path):
     for token_id, token in enumerate(tokens):
         if not token or any(c.isspace() for c in token):
             raise ValueError(f"{path}: token {token_id} {token!r} is empty or has whitespace: it would not read back")
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=os.path.basename(path) + ".", suffix=".tmp", dir=folder)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
-            for token_id, token in enumerate(tokens):
-                f.write(f"{token}\t{token_id}\n")
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
+    write_text(path, "".join(f"{token}\t{token_id}\n" for token_id, token in enumerate(tokens)))
 
 
 class ErnieTokenizer:
