@@ -8,12 +8,12 @@ The dataset named in ``preprocess_meta.json`` is read again (as the fine-tuning 
 needs beyond the labels: NER character alignments, MRC answer texts and windows.
 """
 import argparse
-import json
 import os
 
 import numpy as np
 
 from src.assessment_method import format_metrics
+from src.fileio import read_json
 from src.inference import (BIN_LABEL_DIR, TaskInfo, evaluate_outputs, load_eval_data, output_specs,
                            read_bin_outputs)
 from preprocess import LABEL_COLUMNS, META_FILE
@@ -36,8 +36,7 @@ def main(argv=None):
     meta_path = os.path.join(args.preprocess_path, META_FILE)
     if not os.path.isfile(meta_path):
         raise SystemExit(f"{meta_path}: not found; run preprocess.py first")
-    with open(meta_path, encoding="utf-8") as f:
-        meta = json.load(f)
+    meta = read_json(meta_path)
     info = TaskInfo.from_dict(meta["model"], meta_path)
     task, data = load_eval_data(info, meta["data_file"], meta["dataset_format"], meta["eval_json_path"])
     num_rows, names = meta["num_examples"], meta["files"]

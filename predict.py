@@ -14,11 +14,10 @@ says how many model windows a long input needed (it is never truncated).
 """
 import argparse
 import json
-import os
-import sys
 
 from src.assessment_method import format_metrics
 from src.cli import str2bool
+from src.fileio import write_jsonl
 from src.inference import REQUIRED_FIELDS, Predictor, evaluate_outputs, load_eval_data, model_columns
 from src.tasks import TASKS
 
@@ -85,18 +84,19 @@ def read_records(path, kind):
     return records
 
 
+def results(records, predictor):
+    for start in range(0, len(records), CHUNK):
+        chunk = records[start:start + CHUNK]
+        for (lineno, record), result in zip(chunk, predictor.predict([r for _, r in chunk])):
+            yield {"id": record.get("id", lineno), **result}
+
+
 def write_results(records, predictor, output_file):
-    out = open(f"{output_file}.tmp", "w", encoding="utf-8") if output_file else sys.stdout
-    try:
-        for start in range(0, len(records), CHUNK):
-            chunk = records[start:start + CHUNK]
-            for (lineno, record), result in zip(chunk, predictor.predict([r for _, r in chunk])):
-                out.write(json.dumps({"id": record.get("id", lineno), **result}, ensure_ascii=False) + "\n")
-    finally:
-        if output_file:
-            out.close()
     if output_file:
-        os.replace(f"{output_file}.tmp", output_file)
+        write_jsonl(results(records, predictor), output_file)
+    else:
+        for result in results(records, predictor):
+            print(json.dumps(result, ensure_ascii=False), flush=True)
 
 
 def main(argv=None):

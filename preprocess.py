@@ -10,14 +10,15 @@ reads. Raw files (TSV, SQuAD JSON) are read as the fine-tuning scripts read them
 reads a MindRecord made by ``src/finetune_task_reader.py``.
 """
 import argparse
-import json
 import os
 import shutil
 import tempfile
 
 from src.cli import str2bool
-from src.finetune_task_reader import read_label_map
+from src.fileio import write_json
+from src.finetune_task_reader import InputError, check_schema, read_label_map
 from src.inference import (TaskInfo, load_eval_data, model_columns, read_sidecar, sidecar_path, write_bin_inputs)
+from src.tasks import label_names
 
 META_FILE = "preprocess_meta.json"
 LABEL_COLUMNS = {"classification": "label_ids", "ner": "label_ids", "mrc": "unique_ids"}
@@ -44,18 +45,12 @@ def check_model(args, info):
     if args.use_crf is not None and info.kind == "ner" and args.use_crf != info.use_crf:
         raise SystemExit(f"--use_crf {args.use_crf} but {args.model_path} was exported with use_crf={info.use_crf}")
     if args.label_map_config:
-        label_map = read_label_map(args.label_map_config)
-        labels = sorted(label_map, key=label_map.get)
+        try:
+            labels = label_names(read_label_map(args.label_map_config))
+        except ValueError as err:
+            raise SystemExit(f"{args.label_map_config}: {err}") from None
         if labels != info.labels:
             raise SystemExit(f"{args.label_map_config}: labels {labels} differ from the model's {info.labels}")
-
-
-def check_schema(path, columns, source):
-    with open(path, encoding="utf-8") as f:
-        schema = json.load(f)
-    expected = set(schema.get("columns", schema))
-    if not expected <= set(columns):
-        raise SystemExit(f"{source}: columns {sorted(columns)} lack {sorted(expected - set(columns))} named in {path}")
 
 
 def main(argv=None):
@@ -68,7 +63,10 @@ def main(argv=None):
     check_model(args, info)
     task, data = load_eval_data(info, args.eval_data_file_path, args.dataset_format, args.eval_json_path)
     if args.schema_file_path:
-        check_schema(args.schema_file_path, data.columns, args.eval_data_file_path)
+        try:
+            check_schema(args.schema_file_path, data.columns, args.eval_data_file_path)
+        except InputError as err:
+            raise SystemExit(str(err)) from None
     label_column = LABEL_COLUMNS[info.kind]
     if label_column not in data.columns:
         raise SystemExit(f"{args.eval_data_file_path}: no {label_column} column to score against")
@@ -87,8 +85,7 @@ def main(argv=None):
                 "eval_json_path": os.path.abspath(args.eval_json_path) if args.eval_json_path else "",
                 "num_examples": len(data.columns["input_ids"]), "batch_size": batch_size, "files": names,
                 "model": sidecar}
-        with open(os.path.join(tmp_dir, META_FILE), "w", encoding="utf-8") as f:
-            json.dump(meta, f, ensure_ascii=False, indent=1)
+        write_json(meta, os.path.join(tmp_dir, META_FILE))
         if os.path.exists(result_path):
             shutil.rmtree(result_path)
         os.replace(tmp_dir, result_path)

@@ -14,7 +14,6 @@ Examples::
         --join=True run_ernie_pretrain.py --data_dir pretrain.mindrecord --vocab_file vocab.txt --distribute true
 """
 import argparse
-import json
 import logging
 import os
 
@@ -24,6 +23,7 @@ from mindspore import Tensor
 from src.checkpoint import load_weights, log_report
 from src.cli import file_beside, str2bool
 from src.fileio import copy_atomic
+from src.finetune_task_reader import InputError, check_schema
 from src.dataset import eval_batches, num_examples, steps_per_epoch
 from src.ernie_model import load_config, check_compute_dtype
 from src.heads import ErnieForPretraining, PretrainingLoss
@@ -44,7 +44,8 @@ def build_parser():
     add("--distribute", type=str2bool, default=False, help="data parallel; needs msrun or an HCCL rank table")
     add("--device_num", type=int, default=1, help="processes expected with --distribute (checked)")
     add("--epoch_size", type=int, default=1)
-    add("--train_steps", type=int, default=-1, help="> 0: stop after this many steps (-1: epoch_size epochs)")
+    add("--train_steps", type=int, default=-1,
+        help="> 0: this many steps, whatever --epoch_size (-1: epoch_size epochs)")
     add("--data_dir", required=True, help="MindRecord file / shards / directory, or raw input (--data_format)")
     add("--data_format", default="mindrecord", choices=("mindrecord",) + DATA_FORMATS)
     add("--schema_dir", default="", help="MindRecord schema JSON: the data must have the columns it names")
@@ -161,11 +162,10 @@ def main(argv=None):
     train_columns = load_data(args.data_dir, args, tokenizer)
     eval_columns = load_data(args.eval_data, args, tokenizer) if args.eval_data else None
     if args.schema_dir:
-        with open(args.schema_dir, encoding="utf-8") as f:
-            schema = json.load(f)
-        missing = sorted(set(schema.get("columns", schema)) - set(train_columns))
-        if missing:
-            raise SystemExit(f"{args.data_dir}: lacks the columns {missing} named in {args.schema_dir}")
+        try:
+            check_schema(args.schema_dir, train_columns, args.data_dir)
+        except InputError as err:
+            raise SystemExit(str(err)) from None
     seq_len = train_columns["input_ids"].shape[1]
     if seq_len > config.max_position_embeddings:
         raise SystemExit(f"{args.data_dir}: sequences of {seq_len} tokens exceed max_position_embeddings "
@@ -194,7 +194,7 @@ def main(argv=None):
         progress_bar=args.progress_bar)
 
     def evaluate(m):
-        return evaluate_pretraining(m, eval_columns, args.eval_batch_size) if rank == 0 else {}
+        return evaluate_pretraining(m, eval_columns, args.eval_batch_size)
 
     metrics = train(PretrainingLoss(model), model, train_columns, COLUMNS, training,
                     evaluate=evaluate if eval_columns is not None else None, rank=rank, world_size=world_size,

@@ -80,7 +80,7 @@ def run_task(name, output_root, smoke=False):
 
 def majority_baseline(name):
     """Accuracy of always predicting the most frequent training label (classification tasks)."""
-    script, evaluations, flags = RUNS[name]
+    _, evaluations, flags = RUNS[name]
     if name not in ("chnsenticorp", "xnli"):
         return None
     from collections import Counter

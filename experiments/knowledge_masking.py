@@ -130,7 +130,7 @@ def pretrain(args, work_dir, masking, config_path):
         run(f"pretrain_{masking}", [
             sys.executable, "run_ernie_pretrain.py", "--device_target", "CPU", "--data_dir", data,
             "--eval_data", held_out, "--vocab_file", os.path.join(work_dir, "vocab.txt"), "--config", config_path,
-            "--batch_size", args.pretrain_batch_size, "--train_steps", args.pretrain_steps, "--epoch_size", 1000,
+            "--batch_size", args.pretrain_batch_size, "--train_steps", args.pretrain_steps,
             "--learning_rate", args.pretrain_learning_rate, "--warmup_proportion", 0.05, "--log_every", 50,
             "--save_checkpoint_steps", 500, "--seed", 0, "--progress_bar", "false", "--output_dir", output],
             work_dir)

@@ -9,6 +9,12 @@ import numpy as np
 from .fileio import read_json
 
 
+def softmax(logits):
+    """Class probabilities from logits along the last axis (numpy)."""
+    shifted = np.exp(logits - logits.max(axis=-1, keepdims=True))
+    return shifted / shifted.sum(axis=-1, keepdims=True)
+
+
 def _paired(pred, gold, what="labels"):
     pred, gold = np.asarray(pred).reshape(-1), np.asarray(gold).reshape(-1)
     if pred.shape != gold.shape:

@@ -121,12 +121,11 @@ def from_pretrained(ckpt_path, config=None, model_cls=None, **model_kwargs):
     checkpoint. Returns ``(model, LoadReport)``.
     """
     if config is None:
-        directory = os.path.dirname(os.path.abspath(ckpt_path))
-        candidates = [os.path.join(directory, name) for name in ("ernie_config.json", "config.json")]
-        found = [path for path in candidates if os.path.isfile(path)]
-        if not found:
-            raise FileNotFoundError(f"{ckpt_path}: no ernie_config.json beside the checkpoint; pass the model config")
-        config = ErnieConfig.from_json_file(found[0])
+        try:
+            config = load_config(os.path.dirname(os.path.abspath(ckpt_path)))
+        except FileNotFoundError:
+            raise FileNotFoundError(f"{ckpt_path}: no ernie_config.json beside the checkpoint; pass the model config"
+                                    ) from None
     elif not isinstance(config, ErnieConfig):
         config = load_config(str(config))
     model = (model_cls or ErnieModel)(config, **model_kwargs)

@@ -15,7 +15,7 @@ import mindspore as ms
 from mindspore import Parameter, nn, ops
 from mindspore.common.initializer import TruncatedNormal, initializer
 
-from .fileio import read_json
+from .fileio import read_json, write_text
 
 _DTYPES = {"float32": ms.float32, "float16": ms.float16, "bfloat16": ms.bfloat16}
 _ACTIVATIONS = ("relu", "gelu", "gelu_new", "tanh")
@@ -43,18 +43,18 @@ class ErnieConfig:
             self.intermediate_size = 4 * self.hidden_size
         self.validate()
 
-    def validate(self, source="config"):
+    def validate(self):
         if self.hidden_size % self.num_attention_heads:
-            raise ValueError(f"{source}: hidden_size {self.hidden_size} is not a multiple of "
+            raise ValueError(f"hidden_size {self.hidden_size} is not a multiple of "
                              f"num_attention_heads {self.num_attention_heads}")
         if self.hidden_act not in _ACTIVATIONS:
-            raise ValueError(f"{source}: hidden_act {self.hidden_act!r} is not one of {_ACTIVATIONS}")
+            raise ValueError(f"hidden_act {self.hidden_act!r} is not one of {_ACTIVATIONS}")
         if self.compute_dtype not in _DTYPES:
-            raise ValueError(f"{source}: compute_dtype {self.compute_dtype!r} is not one of {tuple(_DTYPES)}")
+            raise ValueError(f"compute_dtype {self.compute_dtype!r} is not one of {tuple(_DTYPES)}")
         for name in ("vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads",
                      "intermediate_size", "max_position_embeddings", "type_vocab_size"):
             if int(getattr(self, name)) <= 0:
-                raise ValueError(f"{source}: {name} must be positive, got {getattr(self, name)}")
+                raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
 
     @classmethod
     def from_dict(cls, values, source="config"):
@@ -64,9 +64,10 @@ class ErnieConfig:
                    if k not in kwargs]
         if missing:
             raise ValueError(f"{source}: missing required keys {missing}")
-        config = cls(**kwargs)
-        config.validate(source)
-        return config
+        try:
+            return cls(**kwargs)
+        except ValueError as err:  # __post_init__ validates without knowing the source
+            raise ValueError(f"{source}: {err}") from None
 
     @classmethod
     def from_json_file(cls, path):
@@ -76,11 +77,7 @@ class ErnieConfig:
         return asdict(self)
 
     def to_json_file(self, path):
-        tmp = f"{path}.tmp"
-        with open(tmp, "w", encoding="utf-8") as f:
-            json.dump(self.to_dict(), f, indent=2, sort_keys=True)
-            f.write("\n")
-        os.replace(tmp, path)
+        write_text(path, json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n")
 
 
 PRESETS = {

@@ -4,7 +4,6 @@ Each task kind is a small class with the same four methods (``load``, ``build_mo
 ``run`` reads the flags, builds everything and calls the shared training loop in ``src/trainer.py``.
 """
 import argparse
-import json
 import logging
 import os
 from dataclasses import dataclass
@@ -16,9 +15,9 @@ from .checkpoint import load_weights, log_report
 from .cli import file_beside, str2bool
 from .fileio import copy_atomic, write_json, write_jsonl
 from .ernie_model import check_compute_dtype, load_config
-from .finetune_task_reader import (ReaderStats, convert_classification_examples, convert_ner_examples,
-                                   entities_from_tags, read_classification_file, read_label_map, read_mindrecord_columns, read_ner_file,
-                                   ner_tags_from_token_predictions)
+from .finetune_task_reader import (ReaderStats, check_schema, convert_classification_examples, convert_ner_examples,
+                                   entities_from_tags, ner_tags_from_token_predictions, read_classification_file,
+                                   read_label_map, read_mindrecord_columns, read_ner_file)
 from .heads import (ErnieForQuestionAnswering, ErnieForSequenceClassification, ErnieForTokenClassification,
                     QuestionAnsweringLoss, SequenceClassificationLoss, TokenClassificationLoss)
 from .mrc import convert_mrc_examples, extract_answers, read_mrc_file
@@ -48,11 +47,6 @@ class TaskData:
     examples: list = None
     meta: list = None
     source: str = ""
-
-
-def _softmax(logits):
-    shifted = np.exp(logits - logits.max(axis=-1, keepdims=True))
-    return shifted / shifted.sum(axis=-1, keepdims=True)
 
 
 class ClassificationTask:
@@ -87,7 +81,7 @@ class ClassificationTask:
 
     def score(self, data, logits, predictions_path=None):
         """Metrics (and the predictions file) from the model's logits on ``data``."""
-        probabilities = _softmax(logits.astype(np.float64))
+        probabilities = metrics_lib.softmax(logits.astype(np.float64))
         predicted = probabilities.argmax(-1)
         gold = data.columns["label_ids"]
         labelled = gold >= 0
@@ -231,7 +225,7 @@ class MrcTask:
         metrics = metrics_lib.cmrc_evaluate(references, answers)
         if predictions_path:
             write_json(answers, predictions_path)
-            write_json(nbest, predictions_path.replace(".json", "_nbest.json"))
+            write_json(nbest, os.path.splitext(predictions_path)[0] + "_nbest.json")
         return metrics
 
 
@@ -283,7 +277,7 @@ def build_parser(kind):
     add("--optimizer", default="AdamWeightDecay", choices=["AdamWeightDecay", "Lamb", "Momentum"])
     add("--max_grad_norm", type=float, default=1.0)
     add("--seed", type=int, default=0)
-    add("--max_steps", type=int, default=-1)
+    add("--max_steps", type=int, default=-1, help="> 0: train this many steps, whatever --epoch_num")
     add("--eval_every", type=int, default=0, help="evaluate every N steps (default: each epoch)")
     add("--eval_during_training", type=str2bool, default=True,
         help="evaluate the eval data while training and keep the best checkpoint; false: evaluate the final "
@@ -341,17 +335,6 @@ def task_info(args, spec, label_map):
             "doc_stride": args.doc_stride if spec.kind == "mrc" else None, "vocab_file": "vocab.txt"}
 
 
-def _check_schema(args, data):
-    if not args.schema_file_path:
-        return
-    with open(args.schema_file_path, encoding="utf-8") as f:
-        schema = json.load(f)
-    expected = set(schema.get("columns", schema))
-    if not expected <= set(data.columns):
-        raise ValueError(f"{data.source}: columns {sorted(data.columns)} lack {sorted(expected - set(data.columns))} "
-                         f"named in {args.schema_file_path}")
-
-
 def run(args):
     args = resolve_defaults(args)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -367,7 +350,7 @@ def run(args):
     if not vocab_path:
         raise SystemExit("no vocabulary: pass --vocab_file_path (ERNIE's vocab.txt)")
     tokenizer = ErnieTokenizer(vocab_path)
-    check_vocab_fits(tokenizer, config.vocab_size, vocab_path)
+    check_vocab_fits(tokenizer, config.vocab_size, config_source)
     label_map = read_label_map(args.label2id_file_path) if args.label2id_file_path else dict(spec.label_map)
     if spec.kind != "mrc" and len(label_names(label_map)) != args.num_class:
         raise SystemExit(f"--num_class {args.num_class} but the label map has {len(label_names(label_map))} labels "
@@ -378,8 +361,8 @@ def run(args):
     model = task.build_model(config)
     os.makedirs(args.output_dir, exist_ok=True)
     eval_data = task.load(args.eval_data_file_path, is_training=False) if args.eval_data_file_path else None
-    if eval_data:
-        _check_schema(args, eval_data)
+    if eval_data and args.schema_file_path:
+        check_schema(args.schema_file_path, eval_data.columns, eval_data.source)
     if args.do_train:
         if args.load_pretrain_checkpoint_path:
             log_report(load_weights(model, args.load_pretrain_checkpoint_path), args.load_pretrain_checkpoint_path,
@@ -392,7 +375,8 @@ def run(args):
             write_json(task_info(args, spec, label_map), os.path.join(args.output_dir, "task.json"))
         train_data = task.load(args.train_data_file_path, is_training=True)
         select_best = eval_data is not None and args.eval_during_training
-        _check_schema(args, train_data)
+        if args.schema_file_path:
+            check_schema(args.schema_file_path, train_data.columns, train_data.source)
         training = TrainingConfig(
             output_dir=args.output_dir, epochs=args.epoch_num, batch_size=args.batch_size,
             learning_rate=args.learning_rate, optimizer=args.optimizer, warmup_proportion=args.warmup_proportion,

@@ -23,6 +23,7 @@ import numpy as np
 
 from .assessment_method import get_entities
 from .cli import str2bool
+from .fileio import read_json
 
 logger = logging.getLogger(__name__)
 
@@ -425,6 +426,14 @@ def write_mindrecord(columns, path, shard_num=1):
             os.replace(os.path.join(tmp_dir, name), os.path.join(out_dir, name))
     finally:
         shutil.rmtree(tmp_dir, ignore_errors=True)
+
+
+def check_schema(schema_path, columns, source):
+    """Raises InputError when ``columns`` lack one that the schema JSON (``{"columns": [...]}`` or names) lists."""
+    schema = read_json(schema_path)
+    missing = sorted(set(schema.get("columns", schema)) - set(columns))
+    if missing:
+        raise InputError(f"{source}: lacks the columns {missing} named in {schema_path}")
 
 
 def read_mindrecord_columns(path):

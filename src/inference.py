@@ -29,8 +29,9 @@ from mindspore import Tensor, nn, ops
 
 from .checkpoint import load_weights
 from .ernie_model import load_config
-from .fileio import copy_atomic, read_json, write_json
-from .finetune_task_reader import entities_from_tags
+from .fileio import copy_atomic, read_json, replaced_atomically, write_json
+from .assessment_method import softmax
+from .finetune_task_reader import entities_from_tags, pad_rows
 from .heads import ErnieForQuestionAnswering, ErnieForSequenceClassification, ErnieForTokenClassification
 from .mrc import MrcExample, max_context_windows, sliding_windows, convert_mrc_examples, extract_answers
 from .tasks import TASKS, label_names
@@ -285,15 +286,10 @@ def quantize_onnx(onnx_path):
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     output_path = os.path.abspath(onnx_path[:-len(".onnx")] + ".int8.onnx")
-    read_sidecar(onnx_path)  # checks it
     sidecar = read_json(sidecar_path(onnx_path))
-    tmp = output_path[:-len(".onnx")] + ".tmp.onnx"
-    try:
+    TaskInfo.from_dict(sidecar, sidecar_path(onnx_path))
+    with replaced_atomically(output_path, suffix=".onnx") as tmp:
         quantize_dynamic(onnx_path, tmp, weight_type=QuantType.QInt8, op_types_to_quantize=["MatMul", "Gemm"])
-        os.replace(tmp, output_path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
     sidecar["quantization"] = "dynamic int8 (onnxruntime quantize_dynamic, QInt8 weights, MatMul/Gemm)"
     write_json(sidecar, sidecar_path(output_path))
     return output_path
@@ -380,18 +376,6 @@ class CheckpointBackend:
 # Raw text -> windows -> outputs -> answers
 
 
-def _softmax(logits):
-    shifted = np.exp(logits - logits.max(axis=-1, keepdims=True))
-    return shifted / shifted.sum(axis=-1, keepdims=True)
-
-
-def _pad(rows, max_seq_len):
-    out = np.zeros((len(rows), max_seq_len), np.int32)
-    for i, row in enumerate(rows):
-        out[i, :len(row)] = row
-    return out
-
-
 class Predictor:
     """Raw text in, task answers out (``predict(records)``); see ``from_path``.
 
@@ -472,7 +456,7 @@ class Predictor:
                 owners.append(index)
             notes.append(note)
         (logits,) = self.backend.run(self._columns(rows, segments))
-        probabilities = _softmax(logits.astype(np.float64))
+        probabilities = softmax(logits.astype(np.float64))
         owners = np.asarray(owners)
         results = []
         for index, note in enumerate(notes):
@@ -541,8 +525,9 @@ class Predictor:
 
     def _columns(self, rows, segments):
         max_seq_len = self.info.max_seq_len
-        return {"input_ids": _pad(rows, max_seq_len), "input_mask": _pad([[1] * len(r) for r in rows], max_seq_len),
-                "token_type_id": _pad(segments, max_seq_len)}
+        return {"input_ids": pad_rows(rows, max_seq_len),
+                "input_mask": pad_rows([[1] * len(r) for r in rows], max_seq_len),
+                "token_type_id": pad_rows(segments, max_seq_len)}
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -17,7 +17,7 @@ import mindspore as ms
 from mindspore import Tensor, nn, ops
 from tqdm import tqdm
 
-from .checkpoint import read_checkpoint, save_checkpoint
+from .checkpoint import load_weights, read_checkpoint, save_checkpoint
 from .dataset import create_train_dataset, eval_batches, num_examples, steps_per_epoch
 from .optimization import build_optimizer
 
@@ -111,7 +111,7 @@ class TrainingConfig:
     warmup_proportion: float = 0.1
     weight_decay: float = 0.01
     max_grad_norm: float = 1.0
-    max_steps: int = -1                # > 0 stops after this many steps (and sizes the schedule)
+    max_steps: int = -1                # > 0: this many steps, over as many epochs as needed (sizes the schedule)
     eval_every: int = 0                # evaluate every N steps and at the end (0: at the end of each epoch)
     log_every: int = 10
     save_every: int = 0                # write checkpoint_last.ckpt every N steps (0: at the end of each epoch)
@@ -157,19 +157,15 @@ class JsonLinesLog:
 def _resume_state(path, train_step):
     """Loads weights and optimizer state into ``train_step``; returns the saved loop position."""
     values = read_checkpoint(path)
-    parameters = {p.name: p for p in train_step.get_parameters()}
+    if "trainer_global_step" not in values:
+        raise ValueError(f"{path}: not a training-state checkpoint (no trainer_global_step); use it as a pretrained "
+                         f"checkpoint instead")
+    parameters = {p.name for p in train_step.get_parameters()}
     missing = [name for name in parameters if name not in values]
     if missing:
         raise ValueError(f"{path}: cannot resume, the checkpoint lacks {len(missing)} parameters of this run "
                          f"(first: {missing[:3]}); was it written by a different model or optimizer?")
-    for name, parameter in parameters.items():
-        if tuple(values[name].shape) != tuple(parameter.shape):
-            raise ValueError(f"{path}: cannot resume, {name} has shape {values[name].shape} in the checkpoint but "
-                             f"{parameter.shape} in this run")
-        parameter.set_data(Tensor(values[name], parameter.dtype))
-    if "trainer_global_step" not in values:
-        raise ValueError(f"{path}: not a training-state checkpoint (no trainer_global_step); use it as a pretrained "
-                         f"checkpoint instead")
+    load_weights(train_step, {name: values[name] for name in parameters})
     return {key: values[f"trainer_{key}"].item() for key in ("epoch", "step_in_epoch", "global_step", "best_metric")}
 
 
@@ -232,14 +228,18 @@ def train(loss_net, model, train_columns, column_names, config, evaluate=None, r
 
     def run_evaluation(epoch):
         nonlocal last_metrics
+        if not is_main:  # the other ranks' copy of the weights is the same: only rank 0 scores and logs
+            return
         model.set_train(False)
         metrics = evaluate(model)
-        model.set_train(True)
         train_step.set_train(True)
         last_metrics = metrics
         log.write(event="eval", epoch=epoch, step=state["global_step"], **metrics)
         key = config.metric_for_best
-        if is_main and key and metrics.get(key, -np.inf) > state["best_metric"]:
+        if key and key not in metrics:
+            raise ValueError(f"the best checkpoint is chosen by {key!r}, but the evaluation reports only "
+                             f"{sorted(metrics)}; pick one of those (--assessment_method)")
+        if key and metrics[key] > state["best_metric"]:
             state["best_metric"] = float(metrics[key])
             save_checkpoint(model, os.path.join(config.output_dir, f"{config.checkpoint_prefix}-best.ckpt"),
                             append_dict={"global_step": state["global_step"], key: state["best_metric"]})
@@ -248,7 +248,7 @@ def train(loss_net, model, train_columns, column_names, config, evaluate=None, r
     window_loss, window_steps, window_start = 0.0, 0, time.perf_counter()
     window_sums = None
     epoch = state["epoch"]
-    while epoch < config.epochs and state["global_step"] < total_steps:
+    while (config.max_steps > 0 or epoch < config.epochs) and state["global_step"] < total_steps:
         dataset = create_train_dataset(train_columns, column_names, config.batch_size, epoch, config.seed,
                                        config.shuffle, rank, world_size, skip_batches=state["step_in_epoch"])
         step_in_epoch = state["step_in_epoch"]

@@ -181,6 +181,9 @@ def test_preprocess_checks_the_model(tmp_path):
         preprocess.main(base + ["--use_crf", "true"])
     with pytest.raises(SystemExit, match="is a msra_ner model"):
         preprocess.main(base + ["--task_type", "chnsenticorp"])
+    aliases = tmp_path / "aliases.json"  # ERNIE's XNLI map names a label twice; the first name is the label's
+    aliases.write_text(json.dumps({**{label: i for i, label in enumerate(MSRA_LABELS)}, "OTHER": 0}))
+    preprocess.main(base + ["--label_map_config", str(aliases)])
     (tmp_path / "other").mkdir()
     with pytest.raises(SystemExit, match="is not an earlier preprocess.py output"):
         preprocess.main(base[:-1] + [str(tmp_path / "other")])

@@ -10,6 +10,7 @@ import json
 import logging
 import os
 import pickle
+import re
 import struct
 import subprocess
 import sys
@@ -404,6 +405,13 @@ def test_real_ernie_vocab_fits_config_vocab_size(tmp_path, ernie_vocab, shared_d
     config.vocab_size = 17963
     with pytest.raises(ValueError, match="17963"):
         convert_checkpoint._check_vocab(ernie_vocab, config, config_path)
+
+
+def test_invalid_config_error_names_the_file(tmp_path):
+    path = tmp_path / "ernie_config.json"
+    path.write_text(json.dumps(dict(CONFIG, num_attention_heads=5)))
+    with pytest.raises(ValueError, match=f"^{re.escape(str(path))}: hidden_size 32 is not a multiple"):
+        convert_checkpoint.read_source_config(str(path))
 
 
 def _hf_dir(root, weights, **config_overrides):

@@ -276,6 +276,8 @@ def test_entities_from_tags_conventions():
     assert entities_from_tags(chars, tags) == [("PER", 0, 2), ("LOC", 2, 3), ("ORG", 3, 4), ("PER", 5, 6),
                                               ("PER", 6, 7)]
     assert NerAlignment(["😀", "a"], [-1, 0, 1, -1]).char_offsets() == [(0, 1), (1, 2)]
+    # chunked as the entity F1 counts them, IOBES included
+    assert entities_from_tags(["张", "三", "北京"], ["S-PER", "B-PER", "E-PER"]) == [("PER", 0, 1), ("PER", 1, 4)]
 
 
 # ---------------------------------------------------------------- MindRecord and the CLI

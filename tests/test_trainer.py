@@ -98,3 +98,17 @@ def test_too_little_data_for_one_batch_is_a_clear_error(tmp_path):
     model, loss_net = build()
     with pytest.raises(ValueError, match="fewer than one global batch"):
         train(loss_net, model, toy_data(n=4), COLUMNS, config_for(tmp_path))
+
+
+def test_max_steps_runs_past_the_epoch_count(tmp_path):
+    model, loss_net = build()
+    train(loss_net, model, toy_data(), COLUMNS, config_for(tmp_path, epochs=1, max_steps=15))  # 6 steps an epoch
+    state = read_checkpoint(str(tmp_path / "checkpoint_last.ckpt"))
+    assert int(state["trainer_global_step"]) == 15 and int(state["trainer_epoch"]) == 2
+
+
+def test_best_checkpoint_metric_missing_from_the_evaluation_is_a_clear_error(tmp_path):
+    model, loss_net = build()
+    with pytest.raises(ValueError, match="'mcc', but the evaluation reports only \\['accuracy'\\]"):
+        train(loss_net, model, toy_data(), COLUMNS, config_for(tmp_path, epochs=1, metric_for_best="mcc"),
+              evaluate=lambda m: {"accuracy": 0.5})
