@@ -10,6 +10,24 @@ entry_script() {
   esac
 }
 
+# fetch URL FILE: download to FILE.part with wget or curl, rename when complete; a FILE already present is kept.
+fetch() {
+  local url=$1 file=$2
+  [ -f "$file" ] && { echo "$file already present, skipping the download"; return 0; }
+  echo "downloading $url"
+  if command -v wget >/dev/null 2>&1; then
+    wget --tries=3 -q --show-progress -O "$file.part" "$url" && mv "$file.part" "$file" && return 0
+  elif command -v curl >/dev/null 2>&1; then
+    curl -fL --retry 3 -o "$file.part" "$url" && mv "$file.part" "$file" && return 0
+  else
+    echo "error: neither wget nor curl is installed" >&2
+    return 1
+  fi
+  rm -f "$file.part"
+  echo "error: download of $url failed: check the network (this machine may be offline)" >&2
+  return 1
+}
+
 # Flags that point a task script at the migrated pre-trained model, when it exists.
 pretrained_args() {
   local dir="${PRETRAINED_DIR:-$REPO_ROOT/pretrain_models/converted}"

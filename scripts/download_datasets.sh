@@ -7,15 +7,6 @@ source "$(dirname "$0")/_common.sh"
 [ $# -ge 1 ] || { echo "usage: bash $0 finetune|pretrain [DATA_DIR]" >&2; exit 2; }
 DATA_DIR=${2:-$REPO_ROOT/data}
 mkdir -p "$DATA_DIR"
-fetch() {  # url target: download to a temporary name, rename when complete
-  [ -f "$2" ] && { echo "$2 already present, skipping the download"; return 0; }
-  if ! wget --tries=3 -O "$2.part" "$1"; then
-    rm -f "$2.part"
-    echo "download of $1 failed: check the network (this machine may be offline)" >&2
-    exit 1
-  fi
-  mv "$2.part" "$2"
-}
 case "$1" in
   finetune)
     fetch https://ernie.bj.bcebos.com/task_data_zh.tgz "$DATA_DIR/task_data_zh.tgz"

@@ -10,26 +10,13 @@
 #
 # PRETRAIN_DIR (default: <repo>/pretrain_models) changes the target folder. Targets already present are kept.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+source "$(dirname "$0")/_common.sh"
+cd "$REPO_ROOT"
 
 STATIC_URL="https://baidu-nlp.bj.bcebos.com/ERNIE_stable-1.0.1.tar.gz"
 PDPARAMS_URL="https://bj.bcebos.com/paddlenlp/models/transformers/ernie/ernie_v1_chn_base.pdparams"
 PRETRAIN_DIR="${PRETRAIN_DIR:-pretrain_models}"
 WHAT="${1:-static}"
-
-fetch() {  # fetch URL FILE: download to FILE.part, rename when complete
-    local url="$1" file="$2"
-    echo "downloading $url"
-    if command -v wget >/dev/null 2>&1; then
-        wget -q --show-progress -O "$file.part" "$url" || { rm -f "$file.part"; return 1; }
-    elif command -v curl >/dev/null 2>&1; then
-        curl -fL --retry 3 -o "$file.part" "$url" || { rm -f "$file.part"; return 1; }
-    else
-        echo "error: neither wget nor curl is installed" >&2
-        return 1
-    fi
-    mv "$file.part" "$file"
-}
 
 download_static() {
     local target="$PRETRAIN_DIR/ernie"
@@ -39,10 +26,7 @@ download_static() {
     fi
     mkdir -p "$target"
     local archive="$target/ERNIE_stable-1.0.1.tar.gz"
-    fetch "$STATIC_URL" "$archive" || {
-        echo "error: could not download $STATIC_URL (no network or proxy?); nothing was unpacked" >&2
-        return 1
-    }
+    fetch "$STATIC_URL" "$archive" || return 1
     tar -xzf "$archive" -C "$target" || { echo "error: $archive is not a valid .tar.gz (incomplete download?)" >&2; return 1; }
     rm -f "$archive"
     if [ ! -d "$target/params" ]; then
@@ -59,10 +43,7 @@ download_pdparams() {
         return 0
     fi
     mkdir -p "$(dirname "$target")"
-    fetch "$PDPARAMS_URL" "$target" || {
-        echo "error: could not download $PDPARAMS_URL (no network or proxy?)" >&2
-        return 1
-    }
+    fetch "$PDPARAMS_URL" "$target" || return 1
     echo "PaddleNLP weights saved as $target"
 }
 
