@@ -20,17 +20,14 @@ import os
 import numpy as np
 from mindspore import Tensor
 
-from src.checkpoint import load_weights, log_report
-from src.cli import file_beside, str2bool
-from src.fileio import copy_atomic
-from src.finetune_task_reader import InputError, check_schema
+from src.checkpoint import load_weights, log_report, model_config_and_tokenizer, save_model_files
+from src.cli import str2bool
 from src.dataset import eval_batches, num_examples, steps_per_epoch
-from src.ernie_model import load_config, check_compute_dtype
+from src.finetune_task_reader import InputError, check_schema
 from src.heads import ErnieForPretraining, PretrainingLoss
 from src.optimization import OPTIMIZERS
 from src.pretraining_reader import (COLUMNS, DATA_FORMATS, MASKING_STRATEGIES, load_pretraining_data, parse_mix,
                                     read_pretraining_mindrecord)
-from src.tokenizer import ErnieTokenizer, check_vocab_fits
 from src.trainer import TrainingConfig, distributed_context, init_runtime, train
 
 logger = logging.getLogger("run_ernie_pretrain")
@@ -148,16 +145,10 @@ def main(argv=None):
         logger.warning("--device_num %d but %d processes were launched; using %d", args.device_num, world_size,
                        world_size)
 
-    vocab_file = args.vocab_file or file_beside(args.load_checkpoint_path, "vocab.txt")
-    if not vocab_file:
-        raise SystemExit("no vocabulary: pass --vocab_file (ERNIE's vocab.txt)")
-    tokenizer = ErnieTokenizer(vocab_file)
-    config_source = args.config or file_beside(args.load_checkpoint_path, "ernie_config.json") or "base"
-    config = load_config(config_source, compute_dtype=args.compute_dtype)
-    check_compute_dtype(device_target, config.compute_dtype)
-    check_vocab_fits(tokenizer, config.vocab_size, config_source)
+    config, config_source, tokenizer = model_config_and_tokenizer(
+        args.config, args.vocab_file, args.load_checkpoint_path, args.compute_dtype, device_target, "--vocab_file")
     logger.info("rank %d of %d on %s; model config %s; vocab %s", rank, world_size, device_target, config_source,
-                vocab_file)
+                tokenizer.vocab_file)
 
     train_columns = load_data(args.data_dir, args, tokenizer)
     eval_columns = load_data(args.eval_data, args, tokenizer) if args.eval_data else None
@@ -176,8 +167,7 @@ def main(argv=None):
         log_report(load_weights(model, args.load_checkpoint_path), args.load_checkpoint_path, model)
     if rank == 0:
         os.makedirs(output_dir, exist_ok=True)
-        config.to_json_file(os.path.join(output_dir, "ernie_config.json"))
-        copy_atomic(vocab_file, os.path.join(output_dir, "vocab.txt"))
+        save_model_files(output_dir, config, tokenizer)
 
     total_steps = args.train_steps if args.train_steps > 0 else \
         steps_per_epoch(num_examples(train_columns), args.batch_size, world_size) * args.epoch_size

@@ -11,10 +11,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import assessment_method as metrics_lib
-from .checkpoint import load_weights, log_report
-from .cli import file_beside, str2bool
-from .fileio import copy_atomic, write_json, write_jsonl
-from .ernie_model import check_compute_dtype, load_config
+from .checkpoint import load_weights, log_report, model_config_and_tokenizer, save_model_files
+from .cli import str2bool
+from .fileio import write_json, write_jsonl
 from .finetune_task_reader import (ReaderStats, check_schema, convert_classification_examples, convert_ner_examples,
                                    entities_from_tags, ner_tags_from_token_predictions, read_classification_file,
                                    read_label_map, read_mindrecord_columns, read_ner_file)
@@ -22,7 +21,6 @@ from .heads import (ErnieForQuestionAnswering, ErnieForSequenceClassification, E
                     QuestionAnsweringLoss, SequenceClassificationLoss, TokenClassificationLoss)
 from .mrc import convert_mrc_examples, extract_answers, read_mrc_file
 from .tasks import TASKS, label_names, tasks_of_kind
-from .tokenizer import ErnieTokenizer, check_vocab_fits
 from .trainer import TrainingConfig, distributed_context, init_runtime, predict, train
 
 logger = logging.getLogger(__name__)
@@ -95,7 +93,7 @@ class ClassificationTask:
                     metrics["mcc"] = metrics_lib.matthews_corrcoef(predicted_labelled, gold_labelled)
                 if self.args.assessment_method == "spearman":
                     metrics["spearman"] = metrics_lib.spearman(probabilities[labelled, 1], gold_labelled)
-                if data.examples and data.examples[0].qid is not None:  # question groups (dbqa): rank answers
+                if "qids" in data.columns and (data.columns["qids"] >= 0).all():  # question groups (dbqa): rank answers
                     metrics["mrr"] = metrics_lib.mean_reciprocal_rank(
                         data.columns["qids"][labelled], probabilities[labelled, 1], gold_labelled)
         if predictions_path:
@@ -343,20 +341,15 @@ def run(args):
     spec = TASKS[args.task_type]
 
     weights_path = args.load_finetune_checkpoint_path if not args.do_train else args.load_pretrain_checkpoint_path
-    config_source = args.config or file_beside(weights_path, "ernie_config.json") or "base"
-    config = load_config(config_source, compute_dtype=args.compute_dtype)
-    check_compute_dtype(device_target, config.compute_dtype)
-    vocab_path = args.vocab_file_path or file_beside(weights_path, "vocab.txt")
-    if not vocab_path:
-        raise SystemExit("no vocabulary: pass --vocab_file_path (ERNIE's vocab.txt)")
-    tokenizer = ErnieTokenizer(vocab_path)
-    check_vocab_fits(tokenizer, config.vocab_size, config_source)
+    config, config_source, tokenizer = model_config_and_tokenizer(
+        args.config, args.vocab_file_path, weights_path, args.compute_dtype, device_target, "--vocab_file_path")
     label_map = read_label_map(args.label2id_file_path) if args.label2id_file_path else dict(spec.label_map)
     if spec.kind != "mrc" and len(label_names(label_map)) != args.num_class:
         raise SystemExit(f"--num_class {args.num_class} but the label map has {len(label_names(label_map))} labels "
                          f"({args.label2id_file_path or 'task default'})")
     task = TASK_KINDS[spec.kind](args, tokenizer, label_map)
-    logger.info("task %s on %s, model config %s, vocab %s", args.task_type, device_target, config_source, vocab_path)
+    logger.info("task %s on %s, model config %s, vocab %s", args.task_type, device_target, config_source,
+                tokenizer.vocab_file)
 
     model = task.build_model(config)
     os.makedirs(args.output_dir, exist_ok=True)
@@ -370,8 +363,7 @@ def run(args):
         else:
             logger.warning("no --load_pretrain_checkpoint_path: training from randomly initialised weights")
         if rank == 0:
-            config.to_json_file(os.path.join(args.output_dir, "ernie_config.json"))
-            copy_atomic(vocab_path, os.path.join(args.output_dir, "vocab.txt"))
+            save_model_files(args.output_dir, config, tokenizer)
             write_json(task_info(args, spec, label_map), os.path.join(args.output_dir, "task.json"))
         train_data = task.load(args.train_data_file_path, is_training=True)
         select_best = eval_data is not None and args.eval_during_training
