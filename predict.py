@@ -119,7 +119,7 @@ def main(argv=None):
     if args.eval_data_file_path:
         task, data = load_eval_data(info, args.eval_data_file_path, args.dataset_format, args.eval_json_path,
                                     args.n_best_size, args.max_answer_len)
-        metrics = evaluate_outputs(task, data, predictor.backend.run(model_columns(data)))
+        metrics = evaluate_outputs(task, data, predictor.backend.run(model_columns(data.columns)))
         print(format_metrics(metrics))
         return metrics
     if args.input_file:

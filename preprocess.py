@@ -79,7 +79,7 @@ def main(argv=None):
     os.makedirs(parent, exist_ok=True)
     tmp_dir = tempfile.mkdtemp(prefix=".tmp-preprocess-", dir=parent)
     try:
-        names = write_bin_inputs(model_columns(data), data.columns[label_column], tmp_dir, info.task_type, batch_size)
+        names = write_bin_inputs(model_columns(data.columns), data.columns[label_column], tmp_dir, info.task_type, batch_size)
         meta = {"model_path": os.path.abspath(args.model_path), "data_file": os.path.abspath(args.eval_data_file_path),
                 "dataset_format": args.dataset_format,
                 "eval_json_path": os.path.abspath(args.eval_json_path) if args.eval_json_path else "",

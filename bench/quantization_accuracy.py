@@ -44,7 +44,7 @@ def main(argv=None):
                         os.path.join(args.output_dir, info.task_type), "ONNX", args.batch_size)
     int8 = quantize_onnx(fp32)
     task, data = load_eval_data(info, args.eval_data_file_path)
-    columns = model_columns(data)
+    columns = model_columns(data.columns)
 
     rows = []
     for name, path in (("fp32", fp32), ("int8 dynamic", int8)):

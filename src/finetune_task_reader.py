@@ -14,6 +14,7 @@ import argparse
 import json
 import logging
 import os
+import re
 import shutil
 import tempfile
 from dataclasses import dataclass, fields
@@ -436,15 +437,35 @@ def check_schema(schema_path, columns, source):
         raise InputError(f"{source}: lacks the columns {missing} named in {schema_path}")
 
 
+def mindrecord_files(path):
+    """The data files of a MindRecord file, its shards (``path0``, ``path1``...) or a directory of them."""
+    if os.path.isdir(path):
+        files = sorted(os.path.join(path, n) for n in os.listdir(path)
+                       if ".mindrecord" in n and not n.endswith(".db") and not n.startswith("."))
+    elif os.path.isfile(path):
+        return [path]
+    else:
+        pattern = re.compile(re.escape(os.path.basename(path)) + r"[0-9]+")
+        folder = os.path.dirname(path) or "."
+        files = sorted((os.path.join(folder, n) for n in os.listdir(folder) if pattern.fullmatch(n)),
+                       key=lambda f: int(f[len(path):])) if os.path.isdir(folder) else []
+    if not files:
+        raise FileNotFoundError(f"{path}: no MindRecord file (or shards {path}0, {path}1 ...) found")
+    return files
+
+
 def read_mindrecord_columns(path):
-    """All rows of a MindRecord file (or of the shards ``path0``, ``path1``... written by ``write_mindrecord``)."""
+    """All rows, in file order, of MindRecord data (a file, the shards ``path0``, ``path1``... that
+    ``write_mindrecord`` writes, or a directory of them) as int32 columns."""
     from mindspore.mindrecord import FileReader
 
-    reader = FileReader(path if os.path.exists(path) else path + "0")
+    reader = FileReader(mindrecord_files(path), num_consumer=1)
     try:
         rows = list(reader.get_next())
     finally:
         reader.close()
+    if not rows:
+        raise InputError(f"{path}:1: no records")
     # MindRecord hands scalar int32 fields back as int64; every column was written as int32
     return {name: np.stack([np.asarray(row[name]) for row in rows]).astype(np.int32) for name in rows[0]}
 

@@ -510,9 +510,7 @@ class Predictor:
         examples = [MrcExample(str(i), r["question"], r["context"], []) for i, r in enumerate(records)]
         columns, features = convert_mrc_examples(examples, self.tokenizer, info.max_seq_len, info.max_query_len,
                                                  self.stride or info.doc_stride, is_training=False)
-        columns = {"input_ids": columns["input_ids"], "input_mask": columns["input_mask"],
-                   "token_type_id": columns["segment_ids"]}
-        start_logits, end_logits = self.backend.run(columns)
+        start_logits, end_logits = self.backend.run(model_columns(columns))
         _, nbest = extract_answers(examples, features, start_logits, end_logits, self.n_best_size,
                                    self.max_answer_len)
         windows = np.bincount([f.example_index for f in features], minlength=len(examples))
@@ -551,10 +549,10 @@ def load_eval_data(info, data_file, dataset_format="raw", eval_json_path="", n_b
     return task, task.load(data_file, is_training=False)
 
 
-def model_columns(data):
+def model_columns(columns):
     """The exported graph's input columns of fine-tuning features (``segment_ids`` is its ``token_type_id``)."""
-    return {"input_ids": data.columns["input_ids"], "input_mask": data.columns["input_mask"],
-            "token_type_id": data.columns["segment_ids"]}
+    return {"input_ids": columns["input_ids"], "input_mask": columns["input_mask"],
+            "token_type_id": columns["segment_ids"]}
 
 
 def evaluate_outputs(task, data, outputs):

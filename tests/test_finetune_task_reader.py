@@ -289,10 +289,11 @@ def test_mindrecord_round_trip(tmp_path, shard_num):
                "label_ids": rng.integers(0, 3, 7).astype(np.int32)}
     path = str(tmp_path / "out" / "train.mindrecord")
     write_mindrecord(columns, path, shard_num=shard_num)
-    back = read_mindrecord_columns(path)
-    assert set(back) == set(columns)
-    for name in columns:
-        np.testing.assert_array_equal(back[name], columns[name])
+    for source in (path, str(tmp_path / "out")):  # the file (or its shards), or their directory
+        back = read_mindrecord_columns(source)
+        assert set(back) == set(columns)
+        for name in columns:
+            np.testing.assert_array_equal(back[name], columns[name])
     expected = ["train.mindrecord", "train.mindrecord.db"] if shard_num == 1 else [
         "train.mindrecord0", "train.mindrecord0.db", "train.mindrecord1", "train.mindrecord1.db"]
     assert sorted(os.listdir(tmp_path / "out")) == expected  # no temporary folder left behind
