@@ -201,8 +201,9 @@ def export(args, _config):
 
 
 def ort_infer(args, config, precision):
-    """The session options of ``src.inference.OnnxRuntimeBackend``, built here so that MindSpore (which that module
-    imports) does not count in this row's memory."""
+    """onnxruntime as ``src.inference.OnnxRuntimeBackend`` runs it (CPU provider, ``intra_op_num_threads``), built
+    here so that MindSpore (which that module imports) does not count in this row's memory; one inter-op thread so
+    that the row uses exactly ``--threads`` cores."""
     import numpy as np
     import onnxruntime as ort
 

@@ -308,13 +308,12 @@ def train(loss_net, model, train_columns, column_names, config, evaluate=None, r
 def predict(model, columns, input_names, batch_size):
     """Runs ``model`` in inference mode over all rows; returns a tuple of numpy outputs (one per model output)."""
     model.set_train(False)
-    chunks = None
+    batches = []
     for real_rows, batch in eval_batches(columns, input_names, batch_size):
         outputs = model(*(Tensor(array) for array in batch))
         outputs = outputs if isinstance(outputs, tuple) else (outputs,)
-        arrays = [output.asnumpy()[:real_rows] for output in outputs]
-        chunks = [[a] for a in arrays] if chunks is None else [c + [a] for c, a in zip(chunks, arrays)]
-    return tuple(np.concatenate(c) for c in chunks)
+        batches.append([output.asnumpy()[:real_rows] for output in outputs])
+    return tuple(np.concatenate(parts) for parts in zip(*batches))
 
 
 def init_runtime(device_target="auto", device_id=None, seed=0):
