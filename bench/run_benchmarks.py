@@ -53,33 +53,25 @@ COMPARISONS = (
 # Other processes' CPU use, from /proc
 
 
-def _cpu_ticks():
-    """{pid: utime + stime} of every process."""
-    ticks = {}
+def _processes():
+    """{pid: (parent pid, utime + stime)} of every process."""
+    processes = {}
     for pid in os.listdir("/proc"):
         if pid.isdigit():
             try:
                 with open(f"/proc/{pid}/stat") as f:
                     fields = f.read().rsplit(")", 1)[1].split()
-                ticks[int(pid)] = int(fields[11]) + int(fields[12])
+                processes[int(pid)] = (int(fields[1]), int(fields[11]) + int(fields[12]))
             except (OSError, IndexError):
                 pass
-    return ticks
+    return processes
 
 
-def _own_pids():
+def _own_pids(processes):
     """This process and its descendants."""
-    parents = {}
-    for pid in os.listdir("/proc"):
-        if pid.isdigit():
-            try:
-                with open(f"/proc/{pid}/stat") as f:
-                    parents[int(pid)] = int(f.read().rsplit(")", 1)[1].split()[1])
-            except (OSError, IndexError):
-                pass
     own, grew = {os.getpid()}, True
     while grew:
-        children = {pid for pid, parent in parents.items() if parent in own} - own
+        children = {pid for pid, (parent, _) in processes.items() if parent in own} - own
         own |= children
         grew = bool(children)
     return own
@@ -97,11 +89,12 @@ class LoadMonitor:
 
     def sample(self, seconds):
         """``(busiest foreign pid, its % of a core)`` over the next ``seconds``."""
-        before = _cpu_ticks()
+        before = _processes()
         time.sleep(seconds)
-        after = _cpu_ticks()
-        own = _own_pids()
-        usage = {pid: (t - before.get(pid, t)) * 100.0 / self.hz / seconds for pid, t in after.items() if pid not in own}
+        after = _processes()
+        own = _own_pids(after)
+        usage = {pid: (ticks - before.get(pid, (0, ticks))[1]) * 100.0 / self.hz / seconds
+                 for pid, (_, ticks) in after.items() if pid not in own}
         return max(usage.items(), key=lambda item: item[1], default=(None, 0.0))
 
     def _run(self):
