@@ -11,8 +11,8 @@ Beside the model: ``<model file>.json`` (task, labels, shapes, outputs) and ``vo
 import argparse
 import logging
 
-from src.inference import (DYNAMIC_SHAPES, export_model, load_task_model, quantize_onnx, resolve_checkpoint,
-                           init_runtime)
+from src.inference import (DYNAMIC_SHAPES, export_model, load_task_model, quantize_onnx, resolve_checkpoint)
+from src.runtime import init_runtime
 from src.cli import str2bool
 from src.tasks import TASKS
 

@@ -20,15 +20,18 @@ import os
 import numpy as np
 from mindspore import Tensor
 
-from src.checkpoint import load_weights, log_report, model_config_and_tokenizer, save_model_files
+from src.checkpoint import load_weights, log_report
+from src.cli import model_config_and_tokenizer, save_model_files
 from src.cli import str2bool
 from src.dataset import eval_batches, num_examples, steps_per_epoch
 from src.finetune_task_reader import InputError, check_schema
-from src.heads import ErnieForPretraining, PretrainingLoss
+from src.heads import ErnieForPretraining
+from src.losses import PretrainingLoss
 from src.optimization import OPTIMIZERS
 from src.pretraining_reader import (COLUMNS, DATA_FORMATS, MASKING_STRATEGIES, load_pretraining_data, parse_mix,
                                     read_pretraining_mindrecord)
-from src.trainer import TrainingConfig, distributed_context, init_runtime, train
+from src.runtime import distributed_context, init_runtime
+from src.trainer import TrainingConfig, train
 
 logger = logging.getLogger("run_ernie_pretrain")
 

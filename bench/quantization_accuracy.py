@@ -14,7 +14,8 @@ import time
 import numpy as np
 
 from src.inference import (OnnxRuntimeBackend, evaluate_outputs, export_model, load_eval_data, load_task_model,
-                           model_columns, quantize_onnx, resolve_checkpoint, init_runtime)
+                           model_columns, quantize_onnx, resolve_checkpoint)
+from src.runtime import init_runtime
 
 METRICS = ("accuracy", "f1", "exact_match")
 

@@ -109,7 +109,8 @@ def torch_setup(threads):
 def ms_train(args, _config):
     config = ms_setup(args)
     from mindspore import Tensor
-    from src.heads import ErnieForSequenceClassification, SequenceClassificationLoss
+    from src.heads import ErnieForSequenceClassification
+    from src.losses import SequenceClassificationLoss
     from src.optimization import build_optimizer
     from src.trainer import TrainStep
 

@@ -11,17 +11,19 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import assessment_method as metrics_lib
-from .checkpoint import load_weights, log_report, model_config_and_tokenizer, save_model_files
+from .checkpoint import load_weights, log_report
+from .cli import model_config_and_tokenizer, save_model_files
 from .cli import str2bool
 from .fileio import write_json, write_jsonl
 from .finetune_task_reader import (ReaderStats, check_schema, convert_classification_examples, convert_ner_examples,
                                    entities_from_tags, ner_tags_from_token_predictions, read_classification_file,
                                    read_label_map, read_mindrecord_columns, read_ner_file)
-from .heads import (ErnieForQuestionAnswering, ErnieForSequenceClassification, ErnieForTokenClassification,
-                    QuestionAnsweringLoss, SequenceClassificationLoss, TokenClassificationLoss)
+from .heads import ErnieForQuestionAnswering, ErnieForSequenceClassification, ErnieForTokenClassification
+from .losses import QuestionAnsweringLoss, SequenceClassificationLoss, TokenClassificationLoss
 from .mrc import convert_mrc_examples, extract_answers, read_mrc_file
 from .tasks import TASKS, label_names, tasks_of_kind
-from .trainer import TrainingConfig, distributed_context, init_runtime, predict, train
+from .runtime import distributed_context, init_runtime
+from .trainer import TrainingConfig, predict, train
 
 logger = logging.getLogger(__name__)
 

@@ -36,7 +36,8 @@ from .heads import ErnieForQuestionAnswering, ErnieForSequenceClassification, Er
 from .mrc import MrcExample, max_context_windows, sliding_windows, convert_mrc_examples, extract_answers
 from .tasks import TASKS, label_names
 from .tokenizer import ErnieTokenizer
-from .trainer import init_runtime, predict
+from .runtime import init_runtime
+from .trainer import predict
 
 logger = logging.getLogger(__name__)
 

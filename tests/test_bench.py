@@ -15,7 +15,7 @@ import numpy as np
 import mindspore as ms
 from mindspore import Tensor, nn, ops
 
-from src.ernie_model import Dense, swap_axes_1_2
+from src.layers import Dense, swap_axes_1_2
 from src.optimization import build_optimizer
 from src.trainer import TrainStep
 

@@ -22,7 +22,8 @@ from mindspore import Tensor
 
 from src import convert_checkpoint
 from src.checkpoint import from_pretrained, read_checkpoint, save_checkpoint
-from src.convert_checkpoint import PADDLE_OPTIMIZER_STATE, PADDLE_STATIC, expected_parameters, main, read_lod_tensor
+from src.convert_checkpoint import PADDLE_OPTIMIZER_STATE, PADDLE_STATIC, expected_parameters, main
+from src.paddle_format import read_lod_tensor
 from src.ernie_model import ErnieConfig, ErnieModel, numpy_parameters
 from src.heads import ErnieForPretraining, ErnieForSequenceClassification
 

@@ -99,7 +99,8 @@ def test_evaluation_agrees_with_the_loss_cell(tmp_path):
     from mindspore import Tensor
     from run_ernie_pretrain import evaluate_pretraining
     from src.ernie_model import load_config
-    from src.heads import ErnieForPretraining, PretrainingLoss
+    from src.heads import ErnieForPretraining
+    from src.losses import PretrainingLoss
     from src.pretraining_reader import COLUMNS
 
     ms.set_seed(0)

@@ -7,7 +7,8 @@ import pytest
 
 from src.checkpoint import read_checkpoint
 from src.ernie_model import load_config
-from src.heads import ErnieForSequenceClassification, SequenceClassificationLoss
+from src.heads import ErnieForSequenceClassification
+from src.losses import SequenceClassificationLoss
 from src.trainer import TrainingConfig, predict, train
 
 COLUMNS = ("input_ids", "input_mask", "segment_ids", "label_ids")
