@@ -8,63 +8,61 @@ The graph takes ``input_ids, input_mask, token_type_id`` (int32 [batch_size, max
 outputs: ``logits``; ``emissions`` (and ``tags`` from the CRF's Viterbi decoder); ``start_logits, end_logits``.
 Beside the model: ``<model file>.json`` (task, labels, shapes, outputs) and ``vocab.txt``.
 """
-import argparse
 import logging
 
-from src.inference import (DYNAMIC_SHAPES, export_model, load_task_model, quantize_onnx, resolve_checkpoint)
+from src.cli import add_flags, new_parser, run_cli
 from src.runtime import init_runtime
-from src.cli import str2bool
-from src.tasks import TASKS
+from src.serving.export import DYNAMIC_SHAPES, export_model, output_names, quantize_onnx
+from src.serving.runtime import load_task_model, resolve_checkpoint
+from src.tasks.registry import TASKS, build_task
+from src.tokenizer import check_vocab_fits
 
 
 def build_parser():
-    parser = argparse.ArgumentParser(description="Export a fine-tuned ERNIE model (MINDIR, ONNX or AIR)")
+    parser = new_parser(None, "Export a fine-tuned ERNIE model (MINDIR, ONNX or AIR) with its sidecar JSON")
     add = parser.add_argument
-    add("--ckpt_file", required=True, help="fine-tuned .ckpt, or the fine-tuning output folder")
+    add_flags(parser, "model", model={"required": True, "help": "fine-tuned .ckpt, or the fine-tuning output folder"})
     add("--file_name", default="ernie_finetune", help="output path without suffix")
     add("--file_format", default="MINDIR", choices=["MINDIR", "ONNX", "AIR"], help="AIR needs an Ascend device")
-    add("--task_type", default=None, choices=list(TASKS), help="default: task.json's")
-    add("--batch_size", type=int, default=1)
-    add("--max_seq_len", type=int, default=None, help="default: task.json's, else the task's")
+    add_flags(parser, "task_type", task_type={"choices": list(TASKS), "help": "checked against task.json; needed "
+                                                                              "without one"})
+    add("--batch_size", type=int, default=1, help="the exported graph's batch size")
+    add_flags(parser, "max_seq_len")
     add("--dynamic_shape", default="none", choices=DYNAMIC_SHAPES,
-        help="MINDIR only: leave the batch size (batch) or batch and sequence length (batch_seq) open")
-    add("--number_labels", "--num_class", dest="num_class", type=int, default=None,
-        help="checked against task.json's labels")
-    add("--use_crf", type=str2bool, default=None, help="NER: the checkpoint has a CRF head (default: task.json's)")
-    add("--config", default=None, help="ernie_config.json or a preset (default: the one beside the checkpoint)")
-    add("--vocab_file", default=None, help="vocab.txt (default: task.json's, else the one beside the checkpoint)")
-    add("--max_query_len", type=int, default=None, help="MRC (default: task.json's)")
-    add("--doc_stride", type=int, default=None, help="MRC (default: task.json's)")
+        help="MINDIR: leave the batch (and sequence) size open")
+    add_flags(parser, "num_class", "use_crf", "config", "vocab_file", "max_query_len", "doc_stride")
     add("--quantize", default="none", choices=["none", "int8"],
-        help="ONNX only: also write <file_name>.int8.onnx, dynamically quantized for CPU serving")
-    add("--device_target", default="CPU", choices=["Ascend", "GPU", "CPU"])
-    add("--device_id", type=int, default=0)
+        help="ONNX: also write a dynamically quantized int8 copy (needs the onnx package)")
+    add_flags(parser, "device_target", "device_id", "debug", device_target={"default": "CPU"})
     return parser
 
 
-def main(argv=None):
+def export(argv=None):
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("src").setLevel(logging.INFO)
     if args.quantize != "none" and args.file_format != "ONNX":
-        raise SystemExit("--quantize int8 applies to ONNX exports: add --file_format ONNX")
+        raise ValueError("--quantize int8 applies to ONNX exports: add --file_format ONNX")
     if args.file_format == "AIR" and args.device_target != "Ascend":
-        raise SystemExit("AIR export needs an Ascend device with CANN installed (--device_target Ascend); elsewhere "
+        raise ValueError("AIR export needs an Ascend device with CANN installed (--device_target Ascend); elsewhere "
                          "export MINDIR (the Ascend 310 app reads it) or ONNX")
-    try:
-        ckpt_file, info, config = resolve_checkpoint(
-            args.ckpt_file, task_type=args.task_type, config=args.config, vocab_file=args.vocab_file,
-            num_class=args.num_class, use_crf=args.use_crf, max_seq_len=args.max_seq_len,
-            max_query_len=args.max_query_len, doc_stride=args.doc_stride)
-        init_runtime(args.device_target, args.device_id if args.device_target != "CPU" else None)
-        model = load_task_model(ckpt_file, info, config)
-        path = export_model(model, info, args.file_name, args.file_format, args.batch_size, args.dynamic_shape)
-    except (ValueError, FileNotFoundError) as err:
-        raise SystemExit(f"export failed: {err}") from None
-    print(f"exported {ckpt_file} ({info.task_type}, outputs {', '.join(info.output_names)}) to {path}")
+    ckpt_file, info, config = resolve_checkpoint(
+        args.model, task_type=args.task_type, config=args.config, vocab_file=args.vocab_file,
+        num_class=args.num_class, use_crf=args.use_crf, max_seq_len=args.max_seq_len,
+        max_query_len=args.max_query_len, doc_stride=args.doc_stride)
+    task = build_task(info)
+    check_vocab_fits(task.tokenizer, config.vocab_size, ckpt_file)
+    init_runtime(args.device_target, args.device_id if args.device_target != "CPU" else None)
+    path = export_model(load_task_model(task, ckpt_file, config), info, args.file_name, args.file_format,
+                        args.batch_size, args.dynamic_shape)
+    print(f"exported {ckpt_file} ({info.task_type}, outputs {', '.join(output_names(info))}) to {path}")
     if args.quantize == "int8":
         print(f"quantized to {quantize_onnx(path)}")
     return path
+
+
+def main(argv=None):
+    return run_cli(export, argv)
 
 
 if __name__ == "__main__":

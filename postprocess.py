@@ -7,20 +7,21 @@ start and end logits), as ascend310_infer/out/main and its stand-in ``python -m 
 The dataset named in ``preprocess_meta.json`` is read again (as the fine-tuning scripts read it) for what scoring
 needs beyond the labels: NER character alignments, MRC answer texts and windows.
 """
-import argparse
 import os
 
 import numpy as np
 
 from src.assessment_method import format_metrics
+from src.cli import new_parser, run_cli
 from src.fileio import read_json
-from src.inference import (BIN_LABEL_DIR, TaskInfo, evaluate_outputs, load_eval_data, output_specs,
-                           read_bin_outputs)
-from preprocess import LABEL_COLUMNS, META_FILE
+from src.serving.ascend310 import BIN_LABEL_DIR, META_FILE, read_bin_outputs
+from src.serving.export import output_specs, sidecar_info
+from src.tasks.base import EvalOptions
+from src.tasks.registry import build_task
 
 
 def build_parser():
-    parser = argparse.ArgumentParser(description="Ascend 310 result .bin files -> metric")
+    parser = new_parser(None, "Ascend 310 result .bin files -> metric")
     parser.add_argument("--preprocess_path", default="./preprocess_Result", help="the folder preprocess.py wrote")
     parser.add_argument("--result_dir", default="./result_files", help="the folder the 310 app wrote")
     return parser
@@ -31,24 +32,30 @@ def read_labels(folder, names, num_rows, like):
     return np.concatenate(rows)[:num_rows]
 
 
-def main(argv=None):
+def postprocess(argv=None):
     args = build_parser().parse_args(argv)
     meta_path = os.path.join(args.preprocess_path, META_FILE)
     if not os.path.isfile(meta_path):
-        raise SystemExit(f"{meta_path}: not found; run preprocess.py first")
+        raise FileNotFoundError(f"{meta_path}: not found; run preprocess.py first")
     meta = read_json(meta_path)
-    info = TaskInfo.from_dict(meta["model"], meta_path)
-    task, data = load_eval_data(info, meta["data_file"], meta["dataset_format"], meta["eval_json_path"])
+    sidecar = meta["model"]
+    info = sidecar_info(sidecar, meta_path)
+    task = build_task(info, EvalOptions(dataset_format=meta["dataset_format"], eval_json_path=meta["eval_json_path"]))
+    data = task.load(meta["data_file"], is_training=False)
     num_rows, names = meta["num_examples"], meta["files"]
-    expected = data.columns[LABEL_COLUMNS[info.kind]]
+    expected = data.columns[task.reference_column]
     stored = read_labels(os.path.join(args.preprocess_path, BIN_LABEL_DIR), names, num_rows, expected)
     if len(data.columns["input_ids"]) != num_rows or not np.array_equal(stored, expected):
-        raise SystemExit(f"{meta['data_file']} no longer gives the rows preprocess.py wrote to {args.preprocess_path}; "
+        raise ValueError(f"{meta['data_file']} no longer gives the rows preprocess.py wrote to {args.preprocess_path}; "
                          f"run preprocess.py again")
     outputs = read_bin_outputs(args.result_dir, names, output_specs(info, None, info.max_seq_len), num_rows)
-    metrics = evaluate_outputs(task, data, outputs)
+    metrics = task.score(data, outputs)
     print(format_metrics(metrics))
     return metrics
+
+
+def main(argv=None):
+    return run_cli(postprocess, argv)
 
 
 if __name__ == "__main__":

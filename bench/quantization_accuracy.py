@@ -13,20 +13,22 @@ import time
 
 import numpy as np
 
-from src.inference import (OnnxRuntimeBackend, evaluate_outputs, export_model, load_eval_data, load_task_model,
-                           model_columns, quantize_onnx, resolve_checkpoint)
 from src.runtime import init_runtime
+from src.serving.export import export_model, quantize_onnx
+from src.serving.runtime import OnnxRuntimeBackend, load_task_model, resolve_checkpoint
+from src.tasks.registry import build_task
 
 METRICS = ("accuracy", "f1", "exact_match")
 
 
-def measure(path, columns, task, data, num_threads):
+def measure(path, task, data, num_threads):
+    columns = data.columns
     backend = OnnxRuntimeBackend(path, num_threads)
     backend.run({name: array[:backend.batch_size] for name, array in columns.items()})  # warm-up
     started = time.perf_counter()
     outputs = backend.run(columns)
     seconds = time.perf_counter() - started
-    return outputs, evaluate_outputs(task, data, outputs), len(columns["input_ids"]) / seconds
+    return outputs, task.score(data, outputs), len(columns["input_ids"]) / seconds
 
 
 def main(argv=None):
@@ -41,15 +43,16 @@ def main(argv=None):
 
     ckpt_file, info, config = resolve_checkpoint(args.model, max_seq_len=args.max_seq_len)
     init_runtime("CPU")
-    fp32 = export_model(load_task_model(ckpt_file, info, config), info,
+    task = build_task(info)
+    fp32 = export_model(load_task_model(task, ckpt_file, config), info,
                         os.path.join(args.output_dir, info.task_type), "ONNX", args.batch_size)
     int8 = quantize_onnx(fp32)
-    task, data = load_eval_data(info, args.eval_data_file_path)
-    columns = model_columns(data.columns)
+    data = task.load(args.eval_data_file_path, is_training=False)
+    columns = data.columns
 
     rows = []
     for name, path in (("fp32", fp32), ("int8 dynamic", int8)):
-        outputs, metrics, speed = measure(path, columns, task, data, args.num_threads)
+        outputs, metrics, speed = measure(path, task, data, args.num_threads)
         rows.append((name, path, outputs, metrics, speed))
 
     keys = [k for k in METRICS if k in rows[0][3]]
@@ -60,9 +63,8 @@ def main(argv=None):
     for name, path, _, metrics, speed in rows:
         values = " | ".join(f"{metrics[k]:.4f}" for k in keys)
         print(f"| {name} | {values} | {os.path.getsize(path) / 2 ** 20:.1f} | {speed:.1f} |")
-    if info.kind == "classification":
-        agreement = np.mean(rows[0][2][0].argmax(-1) == rows[1][2][0].argmax(-1))
-        print(f"\nint8 predicts the fp32 label for {agreement:.2%} of the rows")
+    agreement = np.mean(rows[0][2][0].argmax(-1) == rows[1][2][0].argmax(-1))  # labels, tags or span starts
+    print(f"\nint8 predicts the fp32 argmax of the first output for {agreement:.2%} of the rows")
 
 
 if __name__ == "__main__":

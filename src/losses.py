@@ -1,6 +1,7 @@
 """The losses that train the task models of ``heads.py``.
 
-Each ``*Loss`` cell takes a dataset row in column order and returns ``(loss, *metrics)``, so the shared training step
+Each ``*Loss`` cell takes the model's inputs (input ids, token types, attention mask) then the labels, and returns
+``(loss, *metrics)``, so the shared training step
 can log task metrics (correct-prediction counts) without a second forward pass.
 """
 import mindspore as ms
@@ -39,8 +40,8 @@ class SequenceClassificationLoss(nn.Cell):
         self.model = model
         self.cross_entropy = nn.CrossEntropyLoss()
 
-    def construct(self, input_ids, input_mask, segment_ids, label_ids):
-        logits = self.model(input_ids, segment_ids, input_mask)
+    def construct(self, input_ids, token_type_ids, attention_mask, label_ids):
+        logits = self.model(input_ids, token_type_ids, attention_mask)
         loss = self.cross_entropy(logits, label_ids)
         return loss, _correct_count(logits, label_ids, ops.ones_like(ops.cast(label_ids, ms.float32)))
 
@@ -55,11 +56,11 @@ class TokenClassificationLoss(nn.Cell):
         self.cross_entropy = nn.CrossEntropyLoss(reduction="none")
         self.token_count = GlobalCount()
 
-    def construct(self, input_ids, input_mask, segment_ids, label_ids):
-        emissions = self.model(input_ids, segment_ids, input_mask)
-        weights = ops.cast(input_mask, ms.float32)
+    def construct(self, input_ids, token_type_ids, attention_mask, label_ids):
+        emissions = self.model(input_ids, token_type_ids, attention_mask)
+        weights = ops.cast(attention_mask, ms.float32)
         if self.use_crf:
-            loss = ops.reduce_mean(self.model.crf(emissions, label_ids, input_mask))
+            loss = ops.reduce_mean(self.model.crf(emissions, label_ids, attention_mask))
         else:
             num_labels = emissions.shape[-1]
             token_loss = self.cross_entropy(ops.reshape(emissions, (-1, num_labels)), ops.reshape(label_ids, (-1,)))
@@ -76,8 +77,8 @@ class QuestionAnsweringLoss(nn.Cell):
         self.model = model
         self.cross_entropy = nn.CrossEntropyLoss()
 
-    def construct(self, input_ids, input_mask, segment_ids, start_positions, end_positions):
-        start_logits, end_logits = self.model(input_ids, segment_ids, input_mask)
+    def construct(self, input_ids, token_type_ids, attention_mask, start_positions, end_positions):
+        start_logits, end_logits = self.model(input_ids, token_type_ids, attention_mask)
         loss = (self.cross_entropy(start_logits, start_positions) + self.cross_entropy(end_logits, end_positions)) / 2
         ones = ops.ones_like(ops.cast(start_positions, ms.float32))
         return loss, _correct_count(start_logits, start_positions, ones) + _correct_count(end_logits, end_positions, ones)
@@ -96,9 +97,9 @@ class PretrainingLoss(nn.Cell):
         self.nsp_cross_entropy = nn.CrossEntropyLoss()
         self.prediction_count = GlobalCount()
 
-    def construct(self, input_ids, input_mask, segment_ids, next_sentence_labels, masked_lm_positions,
+    def construct(self, input_ids, token_type_ids, attention_mask, next_sentence_labels, masked_lm_positions,
                   masked_lm_ids, masked_lm_weights):
-        mlm_logits, nsp_logits = self.model(input_ids, segment_ids, input_mask, masked_lm_positions)
+        mlm_logits, nsp_logits = self.model(input_ids, token_type_ids, attention_mask, masked_lm_positions)
         vocab_size = mlm_logits.shape[-1]
         weights = ops.reshape(ops.cast(masked_lm_weights, ms.float32), (-1,))
         token_loss = self.cross_entropy(ops.reshape(mlm_logits, (-1, vocab_size)), ops.reshape(masked_lm_ids, (-1,)))

@@ -1,8 +1,9 @@
 """The training loop shared by pre-training and every fine-tuning task.
 
 One graph-mode ``TrainStep`` cell (forward, backward, global-norm clipping, optional dynamic loss scaling for float16)
-is driven by a plain Python loop that logs a progress bar and JSON lines, evaluates, keeps the best and the last
-checkpoints, and resumes an interrupted run from ``checkpoint_last.ckpt`` (weights, optimizer state, step and epoch).
+is driven by a plain Python loop (``Trainer.train``) that logs a progress bar and JSON lines, evaluates, keeps the
+best and the last checkpoints, and resumes an interrupted run from ``checkpoint_last.ckpt`` (weights, optimizer state,
+step, epoch and best score) when ``run.json`` shows it is the same run.
 """
 import glob
 import json
@@ -10,15 +11,17 @@ import logging
 import os
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import mindspore as ms
 from mindspore import Tensor, nn, ops
 from tqdm import tqdm
+from tqdm.contrib.logging import logging_redirect_tqdm
 
 from .checkpoint import load_weights, read_checkpoint, save_checkpoint
 from .dataset import create_train_dataset, eval_batches, num_examples, steps_per_epoch
+from .fileio import read_json, write_json
 from .optimization import build_optimizer
 
 logger = logging.getLogger(__name__)
@@ -120,9 +123,15 @@ class TrainingConfig:
     seed: int = 0
     shuffle: bool = True
     resume: bool = True
+    overwrite_output_dir: bool = False  # start afresh where the folder holds a different run
     loss_scale: bool = False           # dynamic loss scaling (float16 compute)
     metric_for_best: str = ""          # key of the eval metrics to select the best checkpoint ("" -> none)
     progress_bar: bool = True
+    run_description: dict = field(default_factory=dict)  # what makes two runs the same run (see RunIdentity)
+
+
+RUN_FILE = "run.json"
+LAST_CHECKPOINT = "checkpoint_last.ckpt"
 
 
 class JsonLinesLog:
@@ -141,19 +150,28 @@ class JsonLinesLog:
             self.file.close()
 
 
-def _resume_state(path, train_step):
-    """Loads weights and optimizer state into ``train_step``; returns the saved loop position."""
-    values = read_checkpoint(path)
-    if "trainer_global_step" not in values:
-        raise ValueError(f"{path}: not a training-state checkpoint (no trainer_global_step); use it as a pretrained "
-                         f"checkpoint instead")
-    parameters = {p.name for p in train_step.get_parameters()}
-    missing = [name for name in parameters if name not in values]
-    if missing:
-        raise ValueError(f"{path}: cannot resume, the checkpoint lacks {len(missing)} parameters of this run "
-                         f"(first: {missing[:3]}); was it written by a different model or optimizer?")
-    load_weights(train_step, {name: values[name] for name in parameters})
-    return {key: values[f"trainer_{key}"].item() for key in ("epoch", "step_in_epoch", "global_step", "best_metric")}
+def check_same_run(output_dir, description, overwrite):
+    """Whether ``output_dir`` holds a resumable run that is this run (``description``: data, model, task, batch,
+    world size, schedule). A different run stops here, before any training, unless ``overwrite`` starts afresh."""
+    last = os.path.join(output_dir, LAST_CHECKPOINT)
+    run_file = os.path.join(output_dir, RUN_FILE)
+    if not os.path.exists(last):
+        return False
+    previous = read_json(run_file) if os.path.isfile(run_file) else None
+    if previous == json.loads(json.dumps(description)):
+        return True
+    if overwrite:
+        logger.info("--overwrite_output_dir: starting afresh in %s", output_dir)
+        os.remove(last)
+        return False
+    if previous is None:
+        differences = [f"{run_file} is missing, so the run cannot be identified"]
+    else:
+        keys = sorted(set(previous) | set(description))
+        differences = [f"{key}: {previous.get(key)!r} then, {description.get(key)!r} now" for key in keys
+                       if json.dumps(previous.get(key)) != json.dumps(description.get(key))]
+    raise ValueError(f"{output_dir} holds a different run ({'; '.join(differences[:4])}); use a new --output_dir, or "
+                     f"--overwrite_output_dir true to start afresh there")
 
 
 def _rotate(pattern, keep):
@@ -162,134 +180,187 @@ def _rotate(pattern, keep):
         os.remove(old)
 
 
-def train(loss_net, model, train_columns, column_names, config, evaluate=None, rank=0, world_size=1,
-          summarize_outputs=None):
-    """Trains ``loss_net`` (which wraps ``model``) on in-memory ``train_columns``.
+class Trainer:
+    """Trains ``loss_net`` (which wraps ``model``) on in-memory ``train_columns`` (``column_names`` in the loss
+    cell's argument order).
 
-    ``evaluate(model) -> dict`` is called at ``eval_every`` steps and each epoch end; with ``metric_for_best`` the
-    best-scoring weights are kept as ``<prefix>-best.ckpt``. ``summarize_outputs(sums, steps, world_size) -> dict``
-    turns the sums of the loss cell's other outputs (``outputs[1:]``) over a log window and over all ranks into log
-    fields. The logged loss is the mean over ranks (each rank's loss is its share of the global batch's mean).
-    Returns the last evaluation metrics (or {}).
+    ``evaluate(model) -> dict`` runs at ``eval_every`` steps and each epoch end; with ``metric_for_best`` the
+    best-scoring weights are kept as ``<prefix>-best.ckpt``. ``summarize(sums, rank_steps, examples) -> dict`` turns
+    the sums of the loss cell's other outputs (its correct counts) over a log window and all ranks into log fields.
+    The logged loss is the mean over ranks (each rank's loss is its share of the global batch's mean).
     """
-    is_main = rank == 0
-    os.makedirs(config.output_dir, exist_ok=True)
-    total_examples = num_examples(train_columns)
-    per_epoch = steps_per_epoch(total_examples, config.batch_size, world_size)
-    if per_epoch == 0:
-        raise ValueError(f"{total_examples} training examples are fewer than one global batch of "
-                         f"{config.batch_size * world_size}; lower --batch_size")
-    dropped = total_examples - per_epoch * config.batch_size * world_size
-    total_steps = config.max_steps if config.max_steps > 0 else per_epoch * config.epochs
-    logger.info("%d training examples, %d steps per epoch (batch %d x %d processes; %d examples of the last partial "
-                "batch are left out of each epoch, a different shuffled subset each time), %d steps in total",
-                total_examples, per_epoch, config.batch_size, world_size, dropped, total_steps)
 
-    optimizer, schedule = build_optimizer(
-        loss_net.trainable_params(), config.optimizer, config.learning_rate, total_steps, config.warmup_proportion,
-        config.weight_decay)
-    loss_scale = nn.DynamicLossScaleUpdateCell(2.0 ** 16, 2, 1000) if config.loss_scale else None
-    train_step = TrainStep(loss_net, optimizer, config.max_grad_norm, loss_scale)
-    train_step.set_train(True)
+    def __init__(self, loss_net, model, train_columns, column_names, config, evaluate=None, rank=0, world_size=1,
+                 summarize=None):
+        self.model, self.columns, self.column_names, self.config = model, train_columns, column_names, config
+        self.evaluate_fn, self.summarize_fn = evaluate, summarize
+        self.rank, self.world_size, self.is_main = rank, world_size, rank == 0
+        total = num_examples(train_columns)
+        self.per_epoch = steps_per_epoch(total, config.batch_size, world_size)
+        if self.per_epoch == 0:
+            raise ValueError(f"{total} training examples are fewer than one global batch of "
+                             f"{config.batch_size * world_size}; lower --batch_size")
+        self.total_steps = config.max_steps if config.max_steps > 0 else self.per_epoch * config.epochs
+        logger.info("%d training examples, %d steps per epoch (batch %d x %d processes; %d examples of the last "
+                    "partial batch are left out of each epoch, a different shuffled subset each time), %d steps in "
+                    "total", total, self.per_epoch, config.batch_size, world_size,
+                    total - self.per_epoch * config.batch_size * world_size, self.total_steps)
+        optimizer, self.schedule = build_optimizer(
+            loss_net.trainable_params(), config.optimizer, config.learning_rate, self.total_steps,
+            config.warmup_proportion, config.weight_decay)
+        loss_scale = nn.DynamicLossScaleUpdateCell(2.0 ** 16, 2, 1000) if config.loss_scale else None
+        self.train_step = TrainStep(loss_net, optimizer, config.max_grad_norm, loss_scale)
+        self.last_path = os.path.join(config.output_dir, LAST_CHECKPOINT)
+        self.state = {"epoch": 0, "step_in_epoch": 0, "global_step": 0, "best_metric": -np.inf}
+        self.last_metrics = {}
+        self.sum_over_ranks = SumOverRanks() if world_size > 1 else None
 
-    last_path = os.path.join(config.output_dir, "checkpoint_last.ckpt")
-    state = {"epoch": 0, "step_in_epoch": 0, "global_step": 0, "best_metric": -np.inf}
-    if config.resume and os.path.exists(last_path):
-        state.update(_resume_state(last_path, train_step))
-        logger.info("resuming from %s at epoch %d, step %d", last_path, state["epoch"], state["global_step"])
+    def train(self):
+        """Runs (or resumes) the training; returns the last evaluation's metrics (or {})."""
+        with logging_redirect_tqdm():  # log lines above the progress bar, not glued to it
+            return self._train()
 
-    log = JsonLinesLog(os.path.join(config.output_dir, "train_log.jsonl"), enabled=is_main)
-    interactive = sys.stderr.isatty()
-    progress = tqdm(total=total_steps, initial=state["global_step"], disable=not (is_main and config.progress_bar),
-                    unit="step", dynamic_ncols=True, mininterval=0.5 if interactive else 30.0)
-    last_metrics = {}
-    sum_over_ranks = SumOverRanks() if world_size > 1 else None
+    def _train(self):
+        config, state = self.config, self.state
+        self._start()
+        self.train_step.set_train(True)
+        while (config.max_steps > 0 or state["epoch"] < config.epochs) and state["global_step"] < self.total_steps:
+            dataset = create_train_dataset(self.columns, self.column_names, config.batch_size, state["epoch"],
+                                           config.seed, config.shuffle, self.rank, self.world_size,
+                                           skip_batches=state["step_in_epoch"])
+            for batch in dataset.create_tuple_iterator(num_epochs=1, do_copy=False):
+                outputs = self.train_step(*batch)
+                state["step_in_epoch"] += 1
+                state["global_step"] += 1
+                self._accumulate(outputs)
+                self.progress.update(1)
+                step = state["global_step"]
+                if step % config.log_every == 0 or step == self.total_steps:
+                    self._log_window()
+                if config.save_every and step % config.save_every == 0:
+                    self._save_last()
+                if self.evaluate_fn and config.eval_every and step % config.eval_every == 0:
+                    self._evaluate()
+                if step >= self.total_steps:
+                    break
+            if state["step_in_epoch"] >= self.per_epoch:
+                state["epoch"] += 1
+                state["step_in_epoch"] = 0
+            self._save_epoch_checkpoint()
+            if self.evaluate_fn and not config.eval_every:
+                self._evaluate()
+            self._save_last()  # after the evaluation, so a restart keeps the best score it found
+        if self.evaluate_fn and config.eval_every and state["global_step"] % config.eval_every:
+            self._evaluate()  # the steps after the last periodic evaluation
+        self.progress.close()
+        self.log.close()
+        return self.last_metrics
 
-    def save_last(epoch, step_in_epoch):
-        if is_main:
-            # "trainer_" keys: the optimizer already has a parameter called global_step (its own update count)
-            save_checkpoint(train_step, last_path, append_dict={
-                "trainer_epoch": epoch, "trainer_step_in_epoch": step_in_epoch,
-                "trainer_global_step": state["global_step"], "trainer_best_metric": float(state["best_metric"]),
-                "trainer_seed": config.seed})
+    # -- the parts of the loop ------------------------------------------------------------------------------------
+    def _start(self):
+        config = self.config
+        os.makedirs(config.output_dir, exist_ok=True)
+        if config.resume and check_same_run(config.output_dir, config.run_description, config.overwrite_output_dir):
+            self._restore()
+        elif os.path.exists(self.last_path) and not config.resume:
+            logger.info("--resume false: starting afresh; %s will be replaced", self.last_path)
+        if self.is_main:
+            write_json(config.run_description, os.path.join(config.output_dir, RUN_FILE))
+        self.log = JsonLinesLog(os.path.join(config.output_dir, "train_log.jsonl"), enabled=self.is_main)
+        interactive = sys.stderr.isatty()
+        self.progress = tqdm(total=self.total_steps, initial=self.state["global_step"], unit="step",
+                             disable=not (self.is_main and config.progress_bar), dynamic_ncols=True,
+                             mininterval=0.5 if interactive else 30.0)
+        self._reset_window()
 
-    def run_evaluation(epoch):
-        nonlocal last_metrics
-        if not is_main:  # the other ranks' copy of the weights is the same: only rank 0 scores and logs
+    def _restore(self):
+        """Loads weights and optimizer state into the train step and the saved loop position."""
+        values = read_checkpoint(self.last_path)
+        if "trainer_global_step" not in values:
+            raise ValueError(f"{self.last_path}: not a training-state checkpoint (no trainer_global_step); use it as "
+                             f"a pretrained checkpoint instead")
+        parameters = {p.name for p in self.train_step.get_parameters()}
+        missing = [name for name in parameters if name not in values]
+        if missing:
+            raise ValueError(f"{self.last_path}: cannot resume, the checkpoint lacks {len(missing)} parameters of this "
+                             f"run (first: {missing[:3]}); was it written by a different model or optimizer?")
+        load_weights(self.train_step, {name: values[name] for name in parameters})
+        self.state.update({key: values[f"trainer_{key}"].item()
+                           for key in ("epoch", "step_in_epoch", "global_step", "best_metric")})
+        logger.info("resuming the same run from %s at epoch %d, step %d", self.last_path, self.state["epoch"],
+                    self.state["global_step"])
+
+    def _save_last(self):
+        if self.is_main:
+            # "trainer_" keys: the optimizer already has a parameter called global_step (its own update count). The
+            # best score is float64, so a restarted run compares new scores with the exact value.
+            state = self.state
+            save_checkpoint(self.train_step, self.last_path, append_dict={
+                "trainer_epoch": state["epoch"], "trainer_step_in_epoch": state["step_in_epoch"],
+                "trainer_global_step": state["global_step"],
+                "trainer_best_metric": Tensor(np.float64(state["best_metric"])), "trainer_seed": self.config.seed})
+
+    def _save_epoch_checkpoint(self):
+        if self.is_main:
+            prefix = os.path.join(self.config.output_dir, self.config.checkpoint_prefix)
+            save_checkpoint(self.model, f"{prefix}-{self.state['epoch']}_{self.state['global_step']}.ckpt")
+            _rotate(f"{prefix}-[0-9]*_[0-9]*.ckpt", self.config.keep_checkpoint_max)
+
+    def _evaluate(self):
+        if not self.is_main:  # the other ranks' copy of the weights is the same: only rank 0 scores and logs
             return
-        model.set_train(False)
-        metrics = evaluate(model)
-        train_step.set_train(True)
-        last_metrics = metrics
-        log.write(event="eval", epoch=epoch, step=state["global_step"], **metrics)
-        key = config.metric_for_best
+        self.model.set_train(False)
+        metrics = self.evaluate_fn(self.model)
+        self.train_step.set_train(True)
+        self.last_metrics = metrics
+        state, key = self.state, self.config.metric_for_best
+        self.log.write(event="eval", epoch=state["epoch"], step=state["global_step"], **metrics)
         if key and key not in metrics:
             raise ValueError(f"the best checkpoint is chosen by {key!r}, but the evaluation reports only "
                              f"{sorted(metrics)}; pick one of those (--assessment_method)")
         if key and metrics[key] > state["best_metric"]:
             state["best_metric"] = float(metrics[key])
-            save_checkpoint(model, os.path.join(config.output_dir, f"{config.checkpoint_prefix}-best.ckpt"),
+            save_checkpoint(self.model, os.path.join(self.config.output_dir, f"{self.config.checkpoint_prefix}-best.ckpt"),
                             append_dict={"global_step": state["global_step"], key: state["best_metric"]})
             logger.info("new best %s %.6f at step %d", key, state["best_metric"], state["global_step"])
+            self._save_last()  # the new best and the weights that reached it, in one place
 
-    window_loss, window_steps, window_start = 0.0, 0, time.perf_counter()
-    window_sums = None
-    epoch = state["epoch"]
-    while (config.max_steps > 0 or epoch < config.epochs) and state["global_step"] < total_steps:
-        dataset = create_train_dataset(train_columns, column_names, config.batch_size, epoch, config.seed,
-                                       config.shuffle, rank, world_size, skip_batches=state["step_in_epoch"])
-        step_in_epoch = state["step_in_epoch"]
-        for batch in dataset.create_tuple_iterator(num_epochs=1, do_copy=False):
-            outputs = train_step(*batch)
-            step_in_epoch += 1
-            state["global_step"] += 1
-            loss = float(outputs[0].asnumpy())
-            if not np.isfinite(loss) and not config.loss_scale:
-                raise FloatingPointError(f"loss is {loss} at step {state['global_step']}; lower the learning rate")
-            window_loss += loss
-            window_steps += 1
-            if summarize_outputs is not None:
-                sums = np.array([float(output.asnumpy()) for output in outputs[1:]])
-                window_sums = sums if window_sums is None else window_sums + sums
-            progress.update(1)
-            if state["global_step"] % config.log_every == 0 or state["global_step"] == total_steps:
-                elapsed = time.perf_counter() - window_start
-                window = np.array([window_loss, *(window_sums if window_sums is not None else [])], np.float32)
-                if sum_over_ranks is not None:
-                    window = sum_over_ranks(Tensor(window)).asnumpy()
-                record = {"event": "train", "epoch": epoch, "step": state["global_step"],
-                          "loss": float(window[0]) / (window_steps * world_size),
-                          "learning_rate": schedule.value(state["global_step"] - 1),
-                          "samples_per_s": window_steps * config.batch_size * world_size / max(elapsed, 1e-9)}
-                if summarize_outputs is not None:
-                    record.update(summarize_outputs(window[1:].astype(np.float64), window_steps, world_size))
-                    window_sums = None
-                log.write(**record)
-                progress.set_postfix(loss=f"{record['loss']:.4f}", lr=f"{record['learning_rate']:.2e}",
-                                     samples_s=f"{record['samples_per_s']:.1f}")
-                window_loss, window_steps, window_start = 0.0, 0, time.perf_counter()
-            if config.save_every and state["global_step"] % config.save_every == 0:
-                save_last(epoch, step_in_epoch)
-            if evaluate and config.eval_every and state["global_step"] % config.eval_every == 0:
-                run_evaluation(epoch)
-            if state["global_step"] >= total_steps:
-                break
-        finished_epoch = step_in_epoch >= per_epoch
-        epoch += int(finished_epoch)
-        state["step_in_epoch"] = 0 if finished_epoch else step_in_epoch
-        if is_main:
-            save_checkpoint(model, os.path.join(
-                config.output_dir, f"{config.checkpoint_prefix}-{epoch}_{state['global_step']}.ckpt"))
-            _rotate(os.path.join(config.output_dir, f"{config.checkpoint_prefix}-[0-9]*_[0-9]*.ckpt"),
-                    config.keep_checkpoint_max)
-        save_last(epoch, state["step_in_epoch"])
-        if evaluate and not config.eval_every:
-            run_evaluation(epoch)
-    if evaluate and config.eval_every and state["global_step"] % config.eval_every:
-        run_evaluation(epoch)  # the steps after the last periodic evaluation
-    progress.close()
-    log.close()
-    return last_metrics
+    def _reset_window(self):
+        self.window_loss, self.window_steps, self.window_sums = 0.0, 0, None
+        self.window_start = time.perf_counter()
+
+    def _accumulate(self, outputs):
+        loss = float(outputs[0].asnumpy())
+        if not np.isfinite(loss) and not self.config.loss_scale:
+            raise FloatingPointError(f"loss is {loss} at step {self.state['global_step']}; lower the learning rate")
+        self.window_loss += loss
+        self.window_steps += 1
+        if self.summarize_fn is not None:
+            sums = np.array([float(output.asnumpy()) for output in outputs[1:]])
+            self.window_sums = sums if self.window_sums is None else self.window_sums + sums
+
+    def _log_window(self):
+        elapsed = time.perf_counter() - self.window_start
+        window = np.array([self.window_loss, *(self.window_sums if self.window_sums is not None else [])], np.float32)
+        if self.sum_over_ranks is not None:
+            window = self.sum_over_ranks(Tensor(window)).asnumpy()
+        rank_steps = self.window_steps * self.world_size
+        step = self.state["global_step"]
+        record = {"event": "train", "epoch": self.state["epoch"], "step": step, "loss": float(window[0]) / rank_steps,
+                  "learning_rate": self.schedule.value(step - 1),
+                  "samples_per_s": rank_steps * self.config.batch_size / max(elapsed, 1e-9)}
+        if self.summarize_fn is not None:
+            record.update(self.summarize_fn(window[1:].astype(np.float64), rank_steps,
+                                            rank_steps * self.config.batch_size))
+        self.log.write(**record)
+        self.progress.set_postfix(loss=f"{record['loss']:.4f}", lr=f"{record['learning_rate']:.2e}",
+                                  samples_s=f"{record['samples_per_s']:.1f}")
+        self._reset_window()
+
+
+def train(loss_net, model, train_columns, column_names, config, evaluate=None, rank=0, world_size=1, summarize=None):
+    """``Trainer(...).train()``: trains and returns the last evaluation's metrics (or {})."""
+    return Trainer(loss_net, model, train_columns, column_names, config, evaluate, rank, world_size, summarize).train()
 
 
 def predict(model, columns, input_names, batch_size):

@@ -14,9 +14,11 @@ import export
 import postprocess
 import preprocess
 from src import inference
-from src.finetune import TASK_KINDS, build_parser
 from src.finetune_task_reader import main as convert_to_mindrecord
-from src.inference import Predictor, load_task_model, resolve_checkpoint
+from src.serving.predictor import Predictor
+from src.serving.runtime import load_task_model, resolve_checkpoint
+from src.tasks.base import EvalOptions
+from src.tasks.registry import build_task
 from src.tokenizer import ErnieTokenizer
 from test_export import FIXTURES, MSRA_LABELS, TINY_VOCAB, make_finetuned
 
@@ -73,16 +75,8 @@ def write_dataset(folder, task_type, model_folder=None):
 def finetune_evaluate(folder, data_file, kind):
     """What the fine-tuning driver reports for the checkpoint on ``data_file``: the independent reference."""
     ckpt, info, config = resolve_checkpoint(folder)
-    argv = ["--task_type", info.task_type, "--max_seq_len", str(info.max_seq_len), "--eval_batch_size", "3",
-            "--use_crf", str(info.use_crf).lower()]
-    if kind == "mrc":
-        argv += ["--max_query_len", str(info.max_query_len), "--doc_stride", str(info.doc_stride)]
-    else:
-        argv += ["--num_class", str(len(info.labels))]
-    args = build_parser(kind).parse_args(argv)
-    labels = {label: i for i, label in enumerate(info.labels)}
-    task = TASK_KINDS[kind](args, ErnieTokenizer(info.vocab_file), labels)
-    return task.evaluate(load_task_model(ckpt, info, config), task.load(data_file, is_training=False))
+    task = build_task(info, EvalOptions(eval_batch_size=3))
+    return task.evaluate(load_task_model(task, ckpt, config), task.load(data_file, is_training=False))
 
 
 def assert_same_metrics(got, want):
@@ -164,7 +158,7 @@ def test_bin_file_layout(tmp_path):
     assert set(np.unique(tags)) <= set(range(len(MSRA_LABELS)))
 
     os.remove(os.path.join(results, "msra_ner_1_1.bin"))
-    with pytest.raises(FileNotFoundError, match=r"msra_ner_1_1\.bin: result file missing"):
+    with pytest.raises(SystemExit, match=r"msra_ner_1_1\.bin: result file missing"):
         postprocess.main(["--preprocess_path", prep, "--result_dir", results])
 
 

@@ -27,7 +27,7 @@ def free_port():
 def write_data(folder):
     """64 samples of different lengths, char masking: sequences have different numbers of predictions, so the two
     ranks' masked-LM means are over different token counts; the loss must still average to the full batch's."""
-    from src.pretraining_reader import load_pretraining_data, write_pretraining_mindrecord
+    from src.data.pretraining import load_pretraining_data, write_pretraining_mindrecord
     from src.tokenizer import ErnieTokenizer
     tokens = ["[PAD]", "[CLS]", "[SEP]", "[MASK]", "[UNK]"] + [chr(0x4E00 + i) for i in range(100)]
     vocab = folder / "vocab.txt"

@@ -14,7 +14,8 @@ import export
 from src.checkpoint import save_checkpoint
 from src.crf import viterbi_decode_numpy
 from src.ernie_model import load_config
-from src.inference import TaskInfo, build_task_model, load_task_model, resolve_checkpoint
+from src.serving.runtime import load_task_model, resolve_checkpoint
+from src.tasks.registry import TaskInfo, build_task
 
 FIXTURES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures")
 TINY_VOCAB = os.path.join(FIXTURES, "tiny_vocab.txt")
@@ -25,7 +26,6 @@ SEQ_LEN = 24
 # name -> (task_type, use_crf)
 KINDS = {"classification": ("chnsenticorp", False), "ner": ("msra_ner", False), "ner_crf": ("msra_ner", True),
          "mrc": ("cmrc", False)}
-
 
 def make_finetuned(folder, task_type, use_crf=False, max_seq_len=SEQ_LEN, seed=0, vocab_file=TINY_VOCAB):
     """A fine-tuning output folder as src/finetune.py leaves it (``<task>-best.ckpt``, ``ernie_config.json``,
@@ -41,7 +41,7 @@ def make_finetuned(folder, task_type, use_crf=False, max_seq_len=SEQ_LEN, seed=0
     task = {"task_type": task_type, "kind": kind, "labels": labels, "max_seq_len": max_seq_len,
             "max_query_len": 8 if kind == "mrc" else None, "doc_stride": 6 if kind == "mrc" else None,
             "use_crf": use_crf if kind == "ner" else None, "vocab_file": os.path.abspath(vocab_file)}
-    model = build_task_model(TaskInfo.from_dict(task, "test"), config)
+    model = build_task(TaskInfo.from_dict(task, "test")).build_model(config)
     rng = np.random.default_rng(seed)
     for parameter in model.get_parameters():
         scale = 0.15 if parameter.name.endswith("weight") and "LayerNorm" not in parameter.name else 0.1
@@ -55,7 +55,6 @@ def make_finetuned(folder, task_type, use_crf=False, max_seq_len=SEQ_LEN, seed=0
         json.dump(task, f)
     return folder
 
-
 def random_inputs(batch, seq_len, vocab_size=133, seed=0):
     """(input_ids, input_mask, token_type_id) int32 [batch, seq_len] with padded rows of different lengths."""
     rng = np.random.default_rng(seed)
@@ -67,19 +66,16 @@ def random_inputs(batch, seq_len, vocab_size=133, seed=0):
     types = ((np.arange(seq_len)[None] >= lengths[:, None] // 2) * mask).astype(np.int32)
     return ids, mask, types
 
-
 def reference_outputs(folder, inputs):
     """The checkpoint model's own outputs (the task model called directly, graph mode)."""
     ckpt, info, config = resolve_checkpoint(folder)
-    model = load_task_model(ckpt, info, config)
+    model = load_task_model(build_task(info), ckpt, config)
     ids, mask, types = (Tensor(x) for x in inputs)
     outputs = model(ids, types, mask)
     outputs = outputs if isinstance(outputs, tuple) else (outputs,)
     return model, [o.asnumpy() for o in outputs]
 
-
 pytestmark = pytest.mark.usefixtures("graph_mode")
-
 
 @pytest.mark.parametrize("name", list(KINDS))
 def test_mindir_and_onnx_equal_the_checkpoint(tmp_path, name):
@@ -122,7 +118,6 @@ def test_mindir_and_onnx_equal_the_checkpoint(tmp_path, name):
             np.testing.assert_allclose(a, want, rtol=0, atol=TOLERANCE)
             np.testing.assert_allclose(b, want, rtol=0, atol=TOLERANCE)
 
-
 def test_sidecar_and_vocab_copy(tmp_path):
     folder = make_finetuned(str(tmp_path / "run"), "msra_ner", use_crf=True)
     path = export.main(["--ckpt_file", folder, "--file_name", str(tmp_path / "out" / "ner")])
@@ -139,7 +134,6 @@ def test_sidecar_and_vocab_copy(tmp_path):
     assert open(tmp_path / "out" / "vocab.txt", "rb").read() == open(TINY_VOCAB, "rb").read()
     assert not [n for n in os.listdir(tmp_path / "out") if "tmp" in n]
 
-
 def test_export_options_override_task_json(tmp_path):
     folder = make_finetuned(str(tmp_path / "run"), "chnsenticorp", max_seq_len=16)
     path = export.main(["--ckpt_file", os.path.join(folder, "chnsenticorp-best.ckpt"), "--file_name",
@@ -148,7 +142,6 @@ def test_export_options_override_task_json(tmp_path):
                         "--device_id", "0"])
     sidecar = json.load(open(path + ".json", encoding="utf-8"))
     assert sidecar["max_seq_len"] == 32 and sidecar["inputs"][0]["shape"] == [4, 32]
-
 
 def test_checkpoint_without_task_json_needs_the_task_type(tmp_path):
     folder = make_finetuned(str(tmp_path / "run"), "chnsenticorp")
@@ -162,7 +155,6 @@ def test_checkpoint_without_task_json_needs_the_task_type(tmp_path):
                         "--vocab_file", TINY_VOCAB, "--max_seq_len", "16"])
     sidecar = json.load(open(path + ".json", encoding="utf-8"))
     assert sidecar["labels"] == ["0", "1"] and sidecar["max_seq_len"] == 16
-
 
 @pytest.mark.parametrize("argv, message", [
     (["--task_type", "xnli"], "is for 'chnsenticorp'"),
@@ -178,14 +170,12 @@ def test_impossible_exports_fail_clearly(tmp_path, argv, message):
         export.main(["--ckpt_file", folder, "--file_name", str(tmp_path / "out" / "m"), *argv])
     assert not os.path.exists(tmp_path / "out" / "m.mindir")
 
-
 @pytest.mark.skipif(ms.hal.is_available("Ascend"), reason="an Ascend device is present")
 def test_air_without_an_ascend_device(tmp_path):
     folder = make_finetuned(str(tmp_path / "run"), "chnsenticorp")
     with pytest.raises(SystemExit, match="device target Ascend is not available"):
         export.main(["--ckpt_file", folder, "--file_name", str(tmp_path / "m"), "--file_format", "AIR",
                      "--device_target", "Ascend"])
-
 
 def test_wrong_head_is_refused(tmp_path):
     folder = make_finetuned(str(tmp_path / "run"), "msra_ner", use_crf=False)
@@ -194,7 +184,6 @@ def test_wrong_head_is_refused(tmp_path):
     json.dump(task, open(os.path.join(folder, "task.json"), "w", encoding="utf-8"))
     with pytest.raises(SystemExit, match="lacks 3 parameters.*use_crf"):
         export.main(["--ckpt_file", folder, "--file_name", str(tmp_path / "out" / "m")])
-
 
 def test_dynamic_shape_mindir(tmp_path):
     folder = make_finetuned(str(tmp_path / "run"), "msra_ner")
@@ -212,7 +201,6 @@ def test_dynamic_shape_mindir(tmp_path):
     with pytest.raises(SystemExit, match="built for one sequence length"):
         export.main(["--ckpt_file", crf_folder, "--file_name", str(tmp_path / "out" / "crf"),
                      "--dynamic_shape", "batch_seq"])
-
 
 def test_int8_quantized_onnx(tmp_path):
     ort = pytest.importorskip("onnxruntime")

@@ -74,7 +74,9 @@ def test_classifier_trains_evaluates_predicts_and_reloads(tmp_path, model_config
     predictions = [json.loads(line) for line in open(out / "dev_predictions.jsonl", encoding="utf-8")]
     gold = [line.split("\t")[0] for line in open(tmp_path / "dev.tsv", encoding="utf-8").read().splitlines()[1:]]
     assert len(predictions) == 40  # the last partial batch is evaluated too
-    assert metrics["accuracy"] == pytest.approx(np.mean([p["label"] == g for p, g in zip(predictions, gold)]), abs=1e-6)
+    assert metrics["accuracy"] == pytest.approx(np.mean([p["raw_label"] == g for p, g in zip(predictions, gold)]),
+                                                abs=1e-6)
+    assert {p["label"] for p in predictions} <= {"negative", "positive"}  # readable names, the data's label kept
     assert all(abs(sum(p["probabilities"].values()) - 1) < 1e-5 for p in predictions)
     assert metrics["accuracy"] >= 0.8, "the keyword task should be learned in 180 steps"
     assert json.load(open(out / "task.json"))["labels"] == ["0", "1"]

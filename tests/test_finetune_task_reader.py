@@ -11,14 +11,18 @@ import re
 import numpy as np
 import pytest
 
-from src.finetune_task_reader import (
-    DEFAULT_LABEL_MAPS, InputError, NerAlignment, NerExample, ReaderStats, convert_classification_examples,
-    convert_ner_examples, entities_from_tags, main, ner_tags_from_token_predictions, read_classification_file,
-    read_label_map, read_mindrecord_columns, read_ner_file, write_mindrecord)
+from src.data.classification import convert_classification_examples, read_classification_file
+from src.data.common import InputError, ReaderStats, read_label_map
+from src.data.mindrecord import read_mindrecord_columns, write_mindrecord
+from src.data.ner import (NerExample, convert_ner_examples, entities_from_tags,
+                          ner_tags_from_token_predictions, read_ner_file)
+from src.finetune_task_reader import convert as main
+from src.tasks.registry import TASKS
 from src.tokenizer import ErnieTokenizer
 
 FIXTURES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures")
 TINY_VOCAB = os.path.join(FIXTURES, "tiny_vocab.txt")
+DEFAULT_LABEL_MAPS = {**{name: spec.label_map for name, spec in TASKS.items()}, "lcqmc": {"0": 0, "1": 1}}
 NER_MAP = DEFAULT_LABEL_MAPS["msra_ner"]
 
 
@@ -55,7 +59,7 @@ def test_read_label_map_real_layout(tmp_path):
 
 
 @pytest.mark.parametrize("text, message", [
-    ('{\n  "O": 0,\n  "B-PER" 1\n}', ":3: invalid JSON"),
+    ('{\n  "O": 0,\n  "B-PER" 1\n}', ":3: not valid JSON"),
     ('{"O": "zero"}', "expected an integer >= 0"),
     ('["O"]', "expected a non-empty JSON object"),
 ])
@@ -121,7 +125,7 @@ def test_dbqa_keeps_qids_for_mrr(tokenizer):
 
 def test_file_without_header_needs_columns(tokenizer, tmp_path):
     path = fixture("lcqmc_no_header.tsv")
-    with pytest.raises(InputError, match=r"lcqmc_no_header.tsv:1: first line is not a header.*columns="):
+    with pytest.raises(InputError, match=r"lcqmc_no_header.tsv:1: first line is not a header.*--columns"):
         read_classification_file(path, DEFAULT_LABEL_MAPS["lcqmc"])
     examples = read_classification_file(path, DEFAULT_LABEL_MAPS["lcqmc"], columns=("text_a", "text_b", "label"))
     assert [(e.text_a, e.label, e.guid.rsplit(":", 1)[1]) for e in examples] == [
@@ -275,7 +279,6 @@ def test_entities_from_tags_conventions():
     # an I- without a matching open entity starts one; B- always starts one
     assert entities_from_tags(chars, tags) == [("PER", 0, 2), ("LOC", 2, 3), ("ORG", 3, 4), ("PER", 5, 6),
                                               ("PER", 6, 7)]
-    assert NerAlignment(["😀", "a"], [-1, 0, 1, -1]).char_offsets() == [(0, 1), (1, 2)]
     # chunked as the entity F1 counts them, IOBES included
     assert entities_from_tags(["张", "三", "北京"], ["S-PER", "B-PER", "E-PER"]) == [("PER", 0, 1), ("PER", 1, 4)]
 

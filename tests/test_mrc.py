@@ -11,8 +11,10 @@ import re
 import numpy as np
 import pytest
 
-from src.finetune_task_reader import InputError, ReaderStats, main, read_mindrecord_columns
-from src.mrc import FIRST_UNIQUE_ID, MrcExample, convert_mrc_examples, extract_answers, read_mrc_file
+from src.data.common import InputError, ReaderStats
+from src.data.mindrecord import read_mindrecord_columns
+from src.data.mrc import FIRST_UNIQUE_ID, MrcExample, convert_mrc_examples, extract_answers, read_mrc_file
+from src.finetune_task_reader import convert as main
 from src.tokenizer import ErnieTokenizer
 
 FIXTURES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures")
@@ -190,11 +192,13 @@ def test_invalid_spans_are_skipped(tokenizer):
         return predictions["q"], nbest["q"][0]
 
     assert predict(1, first + 6, first + 8)[0] == CONTEXT[10:13]   # token 10 is max-context in window 1
-    assert predict(0, first + 10, first + 10)[0] == ""               # ... but not in window 0
-    assert predict(1, first + 8, first + 6)[0] == ""                 # end before start
-    assert predict(1, first + 2, first + 1)[0] == ""
-    assert predict(1, 1, 3)[0] == ""                                 # inside the question
-    assert predict(1, first + 6, first + 8, max_answer_len=2)[0] == ""
+    # Spans that are not allowed give way to the best allowed one among the context tokens (never "", never a
+    # span outside the context): the start is not max-context in window 0; the end comes before the start; the
+    # span lies in the question; it is longer than max_answer_len.
+    for args in ((0, first + 10, first + 10), (1, first + 8, first + 6), (1, first + 2, first + 1), (1, 1, 3),
+                 (1, first + 6, first + 8, 2)):
+        text, entry = predict(*args)
+        assert text and text == CONTEXT[entry["start"]:entry["end"]] and text != CONTEXT[10:13]
     text, entry = predict(1, first + 6, first + 8, max_answer_len=3)
     assert (text, entry["start"], entry["end"], entry["probability"]) == (CONTEXT[10:13], 10, 13, 1.0)
 

@@ -10,8 +10,9 @@ import mindspore as ms
 
 import export
 import predict
-from src.inference import Predictor, TaskInfo
-from src.mrc import sliding_windows
+from src.data.mrc import sliding_windows
+from src.serving.predictor import Predictor
+from src.tasks.registry import TaskInfo, build_task
 from src.tokenizer import ErnieTokenizer
 from test_export import MSRA_LABELS, TINY_VOCAB, make_finetuned
 
@@ -30,7 +31,6 @@ RECORDS = {
 KINDS = {"classification": ("chnsenticorp", False), "ner": ("msra_ner", False), "ner_crf": ("msra_ner", True),
          "mrc": ("cmrc", False)}
 
-
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory):
     """Per kind: (fine-tuning folder, MindIR with an open batch size, ONNX with batch 2)."""
@@ -46,10 +46,8 @@ def exported(tmp_path_factory):
         models[name] = (folder, mindir, onnx)
     return models
 
-
 def records_of(name):
     return RECORDS["ner" if name.startswith("ner") else name]
-
 
 @pytest.mark.parametrize("name", list(KINDS))
 def test_checkpoint_mindir_and_onnx_backends_agree(exported, name):
@@ -83,7 +81,6 @@ def test_checkpoint_mindir_and_onnx_backends_agree(exported, name):
     if name == "mrc":
         assert reference[1]["windows"] > 1
 
-
 class RuleBackend:
     """A stand-in model that tags, or scores, tokens by their id only, so the correct answer is known by construction;
     it records the rows it was given."""
@@ -105,21 +102,19 @@ class RuleBackend:
                 tags[:, 1] = tags[rows, columns["input_mask"].sum(1) - 2] = self.labels.index("O")
             return (np.eye(len(self.labels), dtype=np.float32)[tags] * 5.0,)
         if self.kind == "mrc":  # an answer starts at 北 and ends at 京 of the context
-            context = columns["token_type_id"] == 1
+            context = columns["segment_ids"] == 1
             start = np.where(context & (ids == self.ids["北"]), 8.0, 0.0).astype(np.float32)
             end = np.where(context & (ids == self.ids["京"]), 8.0, 0.0).astype(np.float32)
             return start, end
         # classification: a window's logits say how many 北 it holds
         return (np.stack([np.zeros(len(ids)), (ids == self.ids["北"]).sum(1)], 1).astype(np.float32),)
 
-
 def rule_predictor(kind, labels=(), blind_edges=False):
     info = TaskInfo("msra_ner" if kind == "ner" else "cmrc" if kind == "mrc" else "chnsenticorp", kind, list(labels),
                     SEQ_LEN, TINY_VOCAB, max_query_len=8, doc_stride=6)
-    predictor = Predictor(info, None)
+    predictor = Predictor(build_task(info), None)
     predictor.backend = RuleBackend(predictor.tokenizer, kind, list(labels), blind_edges)
     return predictor
-
 
 def expected_spans(text, word):
     spans, start = [], text.find(word)
@@ -127,7 +122,6 @@ def expected_spans(text, word):
         spans.append((start, start + len(word)))
         start = text.find(word, start + 1)
     return spans
-
 
 @pytest.mark.parametrize("text", [MIXED, LONG_NER, "  北京\t张三\n", "👍" * 30 + "北京"])
 def test_ner_entities_index_the_original_text(text):
@@ -138,7 +132,6 @@ def test_ner_entities_index_the_original_text(text):
     got = [(e["type"], e["start"], e["end"]) for e in result["entities"]]
     assert got == want
     assert all(text[e["start"]:e["end"]] == e["text"] for e in result["entities"])
-
 
 def test_long_ner_text_takes_each_tag_from_the_window_with_most_context():
     # one token per char; windows of 22 tokens starting every 11. The stand-in model cannot tag the first and last
@@ -159,7 +152,6 @@ def test_long_ner_text_takes_each_tag_from_the_window_with_most_context():
         seen.update(range(start, start + length))
     assert seen == set(range(len(text)))  # nothing cut
 
-
 def test_long_classification_text_averages_its_windows():
     text = "北京很好。" * 10  # 50 tokens; windows of 22, stride 11
     predictor = rule_predictor("classification", ["0", "1"])
@@ -176,14 +168,12 @@ def test_long_classification_text_averages_its_windows():
     assert result["label"] == "1"
     np.testing.assert_allclose([result["probabilities"]["0"], result["probabilities"]["1"]], probabilities, atol=1e-12)
 
-
 def test_long_second_text_is_cut_and_says_so():
     predictor = rule_predictor("classification", ["0", "1"])
     short, long = predictor.predict([{"text": "北京很好", "text_b": "很好"}, {"text": "很好", "text_b": "北京很好" * 10}])
     assert "text_b_truncated" not in short and short["windows"] == 1
     assert long["text_b_truncated"] is True and long["windows"] == 1
     assert all(len([t for t in row if t]) <= SEQ_LEN for row in predictor.backend.rows)
-
 
 @pytest.mark.parametrize("context", [
     "The hotel 在 北京 👍，ＡＢＣ。",
@@ -198,16 +188,13 @@ def test_mrc_answer_offsets_index_the_context(context):
     if len(context) > 40:
         assert result["windows"] > 1
 
-
 def test_records_missing_their_text_are_refused():
     with pytest.raises(ValueError, match=r"record 1: .*\['question'\]"):
         rule_predictor("mrc").predict([{"context": "北京", "question": "哪里"}, {"context": "北京"}])
 
-
 def run_cli(argv, capsys):
     result = predict.main(argv)
     return result, capsys.readouterr().out
-
 
 def test_cli_single_text(exported, capsys):
     pytest.importorskip("onnxruntime")
@@ -222,7 +209,6 @@ def test_cli_single_text(exported, capsys):
     assert {"answer", "start", "end", "probability", "windows"} == set(json.loads(out))
     with pytest.raises(SystemExit, match="describe a checkpoint"):
         predict.main(["--model", onnx, "--text", "很好", "--max_seq_len", "64"])
-
 
 def test_cli_batch_mode(exported, tmp_path, capsys):
     pytest.importorskip("onnxruntime")
@@ -241,7 +227,6 @@ def test_cli_batch_mode(exported, tmp_path, capsys):
     _, printed = run_cli(["--model", onnx, "--input_file", str(tmp_path / "in.jsonl")], capsys)
     assert [json.loads(line)["id"] for line in printed.splitlines()] == ["q0", "q1", "q2"]
 
-
 def test_cli_evaluation_mode_matches_the_checkpoint(exported, capsys):
     pytest.importorskip("onnxruntime")
     data = os.path.join(os.path.dirname(TINY_VOCAB), "chnsenticorp.tsv")
@@ -250,7 +235,6 @@ def test_cli_evaluation_mode_matches_the_checkpoint(exported, capsys):
     from_checkpoint, _ = run_cli(["--model", folder, "--eval_data_file_path", data], capsys)
     assert from_onnx["total_num"] == 4 and from_onnx["acc_num"] == from_checkpoint["acc_num"]
     assert f"accuracy {from_onnx['accuracy']:.6f}" in out
-
 
 @pytest.mark.parametrize("content, suffix, message", [
     ('{"text": "北京"}\n{"text": 北京}\n', ".jsonl", r"in\.jsonl:2: not valid JSON"),
@@ -265,12 +249,10 @@ def test_cli_bad_input_names_file_and_line(exported, tmp_path, content, suffix, 
                       str(tmp_path / "out.jsonl")])
     assert not os.path.exists(tmp_path / "out.jsonl")
 
-
 def test_cli_mrc_needs_json_lines(exported, tmp_path):
     (tmp_path / "in.txt").write_text("北京\n", encoding="utf-8")
-    with pytest.raises(SystemExit, match="MRC input must be JSON lines"):
+    with pytest.raises(SystemExit, match="input must be JSON lines"):
         predict.main(["--model", exported["mrc"][1], "--input_file", str(tmp_path / "in.txt")])
-
 
 class RecordingBackend:
     """Records the rows it is given; returns per-token emissions that depend only on each token id (or, with
@@ -285,19 +267,18 @@ class RecordingBackend:
         one_hot = np.eye(self.num_labels, dtype=np.float32)
         return (one_hot[ids % self.num_labels] if self.per_token else one_hot[ids.sum(1) % self.num_labels],)
 
-
 @pytest.mark.real_data
 def test_ner_features_and_offsets_on_real_sentences(shared_data, ernie_vocab):
     """The predictor's windows of raw text hold exactly the training features' tokens (convert_ner_examples), and
     tags map back to the right characters, on MSRA-NER dev with ERNIE's vocabulary (128 sentences need windows)."""
-    from src.finetune_task_reader import convert_ner_examples, entities_from_tags, read_ner_file
+    from src.data.ner import convert_ner_examples, entities_from_tags, read_ner_file
 
     label_map = {label: i for i, label in enumerate(MSRA_LABELS)}
     examples = read_ner_file(os.path.join(shared_data, "msra_ner_ernie", "dev.tsv"), label_map)
     columns, alignments = convert_ner_examples(examples, ErnieTokenizer(ernie_vocab), 1024, label_map)
     max_seq_len = 64
     info = TaskInfo("msra_ner", "ner", MSRA_LABELS, max_seq_len, ernie_vocab)
-    predictor = Predictor(info, RecordingBackend(len(MSRA_LABELS)))
+    predictor = Predictor(build_task(info), RecordingBackend(len(MSRA_LABELS)))
     texts = ["".join(example.chars) for example in examples]
     results = predictor.predict([{"text": text} for text in texts])
 
@@ -322,18 +303,17 @@ def test_ner_features_and_offsets_on_real_sentences(shared_data, ernie_vocab):
         assert all(text[e["start"]:e["end"]] == e["text"] for e in result["entities"])
     assert row == len(predictor.backend.rows) and long_texts > 100
 
-
 @pytest.mark.real_data
 def test_classification_features_on_real_reviews(shared_data, ernie_vocab):
     """A review that fits is exactly the training feature row (convert_classification_examples); a longer one is
     windowed over all its tokens."""
-    from src.finetune_task_reader import convert_classification_examples, read_classification_file
+    from src.data.classification import convert_classification_examples, read_classification_file
 
     label_map = {"0": 0, "1": 1}
     examples = read_classification_file(os.path.join(shared_data, "chnsenticorp_ernie", "dev.tsv"), label_map)[:300]
     max_seq_len = 128
     info = TaskInfo("chnsenticorp", "classification", ["0", "1"], max_seq_len, ernie_vocab)
-    predictor = Predictor(info, RecordingBackend(2, per_token=False))
+    predictor = Predictor(build_task(info), RecordingBackend(2, per_token=False))
     results = predictor.predict([{"text": e.text_a} for e in examples])
     columns = convert_classification_examples(examples, predictor.tokenizer, 4096, label_map)
     row = 0

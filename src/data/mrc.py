@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .finetune_task_reader import InputError, ReaderStats, _log_skip, pad_rows
+from .common import InputError, ReaderStats, log_skip, pad_rows
 
 logger = logging.getLogger(__name__)
 
@@ -102,7 +102,7 @@ def read_mrc_file(path, is_training, skip_bad_examples=False, stats=None):
                 except InputError as e:
                     if not skip_bad_examples:
                         raise
-                    _log_skip(e, stats)
+                    log_skip(e, stats)
                     continue
                 seen_ids.add(qas_id)
                 examples.append(MrcExample(qas_id, question, context, answers))
@@ -232,9 +232,10 @@ def extract_answers(examples, features, start_logits, end_logits, n_best_size=20
 
     Returns ``predictions`` {qas_id: text} and ``nbest`` {qas_id: [{"text", "start", "end", "probability",
     "start_logit", "end_logit"}]}, ``text = context[start:end]``. Candidates are the top ``n_best_size`` start and
-    end positions of every window; a span is skipped if it leaves the context, its start token is not scored in
-    this window (not max context), it ends before it starts or it is longer than ``max_answer_len`` tokens. An
-    example with no valid span predicts "".
+    end positions among the context tokens of every window (a start only where the window scores that token: max
+    context); a span is skipped if it ends before it starts or is longer than ``max_answer_len`` tokens. An
+    example with no valid span (an empty context) predicts "". ``probability`` is a span's softmax share among the
+    n-best candidates.
     """
     start_logits, end_logits = np.asarray(start_logits), np.asarray(end_logits)
     if len(start_logits) != len(features) or len(end_logits) != len(features):
@@ -242,13 +243,15 @@ def extract_answers(examples, features, start_logits, end_logits, n_best_size=20
     candidates = [[] for _ in examples]  # per example: (score, start_char, end_char, start_logit, end_logit)
     for feature, feature_start, feature_end in zip(features, start_logits, end_logits):
         first, num_context = feature.context_start, len(feature.token_spans)
-        top_starts = np.argsort(-feature_start, kind="stable")[:n_best_size]
-        top_ends = np.argsort(-feature_end, kind="stable")[:n_best_size]
+        # Candidates come from the context tokens only (as the official SQuAD/CMRC post-processing), so [CLS], the
+        # question and padding never crowd the real spans out of the top n.
+        starts = first + np.flatnonzero(feature.token_is_max_context)
+        top_starts = starts[np.argsort(-feature_start[starts], kind="stable")[:n_best_size]]
+        ends = np.arange(first, first + num_context)
+        top_ends = ends[np.argsort(-feature_end[ends], kind="stable")[:n_best_size]]
         for start in top_starts:
-            if not first <= start < first + num_context or not feature.token_is_max_context[start - first]:
-                continue
             for end in top_ends:
-                if not start <= end < first + num_context or end - start + 1 > max_answer_len:
+                if end < start or end - start + 1 > max_answer_len:
                     continue
                 start_logit, end_logit = float(feature_start[start]), float(feature_end[end])
                 candidates[feature.example_index].append(

@@ -1,0 +1,186 @@
+"""The pre-training driver behind ``run_ernie_pretrain.py``: ERNIE 1.0's masked LM with knowledge masking plus
+next-sentence prediction, on one or many processes.
+
+Data (``--data_dir``): MindRecord written by ``python -m src.pretraining_reader`` (a file, its shards or a directory
+of them), or raw input masked on the fly with ``--data_format ernie|text|tagged`` (see src/data/pretraining.py).
+Checkpoints (``ernie-EPOCH_STEP.ckpt``, parameter names ``ernie.*`` and ``cls.*``) go to ``--output_dir`` with
+``ernie_config.json`` and ``vocab.txt`` beside them, so ``run_ernie_classifier.py --load_pretrain_checkpoint_path``
+takes them as they are. An interrupted run resumes from ``checkpoint_last.ckpt`` in the same directory.
+
+Examples::
+
+    python run_ernie_pretrain.py --data_dir demo_train_set.gz --data_format ernie --vocab_file vocab.txt \\
+        --config tiny --train_steps 100 --output_dir output/pretrain
+    msrun --worker_num=2 --local_worker_num=2 --master_addr=127.0.0.1 --master_port=8118 --log_dir=ms_log \\
+        --join=True run_ernie_pretrain.py --data_dir pretrain.mindrecord --vocab_file vocab.txt --distribute true
+"""
+import logging
+import os
+
+import numpy as np
+from mindspore import Tensor
+
+from .checkpoint import load_weights, log_report
+from .cli import add_flags, model_config_and_tokenizer, new_parser, run_cli, save_model_files, str2bool
+from .data.mindrecord import check_schema
+from .data.pretraining import (COLUMNS, DATA_FORMATS, MASKING_STRATEGIES, load_pretraining_data, parse_mix,
+                               read_pretraining_mindrecord)
+from .dataset import eval_batches, num_examples, steps_per_epoch
+from .heads import ErnieForPretraining
+from .losses import PretrainingLoss
+from .runtime import distributed_context, init_runtime
+from .trainer import Trainer, TrainingConfig
+
+logger = logging.getLogger(__name__)
+
+
+def build_parser():
+    parser = new_parser(None, "ERNIE 1.0 pre-training (knowledge-masked LM + next sentence)")
+    add = parser.add_argument
+    add_flags(parser, "device_target", "device_id")
+    add("--distribute", type=str2bool, nargs="?", const=True, default=False, metavar="true|false",
+        help="data parallel; needs msrun or an HCCL rank table")
+    add("--device_num", type=int, default=1, help="processes expected with --distribute (checked)")
+    add_flags(parser, "epoch_num", "max_steps", epoch_num={"default": 1, "help": "epochs"})
+    add("--data_dir", required=True, help="MindRecord file / shards / directory, or raw input (--data_format)")
+    add("--data_format", default="mindrecord", choices=("mindrecord",) + DATA_FORMATS, help="format of --data_dir")
+    add_flags(parser, "schema_file_path")
+    add("--eval_data", default="", help="held-out data (same format as --data_dir): MLM and NSP accuracy")
+    add_flags(parser, "eval_every", "eval_batch_size", "vocab_file", "config")
+    add("--masking", default="ernie", choices=MASKING_STRATEGIES, help="raw input: masking level")
+    add("--ernie_mix", default="char=1,phrase=1,entity=1", help="--masking ernie: level weights per sequence")
+    add_flags(parser, "max_seq_len", max_seq_len={"default": 128, "help": "raw input: sequence length"})
+    add("--max_predictions_per_seq", type=int, default=None, help="raw input: default ceil(0.15 x max_seq_len)")
+    add("--dupe_factor", type=int, default=1, help="raw input: masked copies of the data")
+    add("--short_seq_prob", type=float, default=0.1, help="raw input: share of shorter sequences")
+    add_flags(parser, "skip_bad_examples", "batch_size", "learning_rate", "optimizer", "warmup_steps",
+              "warmup_proportion", "weight_decay", "max_grad_norm", "compute_dtype",
+              batch_size={"default": 32, "help": "batch size per process"},
+              learning_rate={"default": 1e-4, "help": "peak learning rate"})
+    add("--enable_lossscale", type=str2bool, nargs="?", const=True, default=True, metavar="true|false",
+        help="dynamic loss scaling (float16 compute only)")
+    add_flags(parser, "shuffle", "seed", "load_pretrain_checkpoint_path", "output_dir", "overwrite_output_dir",
+              "resume", output_dir={"help": "checkpoints and train_log.jsonl (default output/pretrain)"})
+    add("--enable_save_ckpt", type=str2bool, nargs="?", const=True, default=True, metavar="true|false",
+        help="false: checkpoints only at epoch ends")
+    add_flags(parser, "save_every", "keep_checkpoint_max", "log_every", "progress_bar", "debug",
+              save_every={"default": 1000})
+    return parser
+
+
+def load_data(path, args, tokenizer):
+    if args.data_format == "mindrecord":
+        columns = read_pretraining_mindrecord(path)
+    else:
+        columns, stats = load_pretraining_data(
+            path, args.data_format, tokenizer, args.max_seq_len, args.masking,
+            max_predictions_per_seq=args.max_predictions_per_seq, ernie_mix=parse_mix(args.ernie_mix),
+            dupe_factor=args.dupe_factor, short_seq_prob=args.short_seq_prob, seed=args.seed,
+            skip_bad_lines=args.skip_bad_examples)
+        logger.info("%s: %s", path, stats.summary())
+    max_id = int(columns["input_ids"].max())
+    if max_id not in tokenizer.ids_to_tokens:
+        raise ValueError(f"{path}: token id {max_id} is not in the vocabulary {tokenizer.vocab_file}")
+    logger.info("%s: %d examples of length %d, up to %d predictions each", path, num_examples(columns),
+                columns["input_ids"].shape[1], columns["masked_lm_ids"].shape[1])
+    return columns
+
+
+def evaluate_pretraining(model, columns, batch_size):
+    """Masked-LM accuracy and loss over the weighted predictions, next-sentence accuracy over the examples."""
+    names = ("input_ids", "segment_ids", "input_mask", "masked_lm_positions")
+    totals = np.zeros(4)  # mlm correct, mlm count, mlm loss sum, nsp correct
+    for real_rows, batch in eval_batches(columns, names + ("masked_lm_ids", "masked_lm_weights",
+                                                           "next_sentence_labels"), batch_size):
+        mlm_logits, nsp_logits = model(*(Tensor(array) for array in batch[:4]))
+        mlm_logits = mlm_logits.asnumpy()[:real_rows].astype(np.float64)
+        labels, weights, nsp_labels = (array[:real_rows] for array in batch[4:])
+        shifted = mlm_logits - mlm_logits.max(-1, keepdims=True)
+        log_probs = shifted - np.log(np.exp(shifted).sum(-1, keepdims=True))
+        label_log_probs = np.take_along_axis(log_probs, labels[..., None].astype(np.int64), -1)[..., 0]
+        totals += [((mlm_logits.argmax(-1) == labels) * weights).sum(), weights.sum(),
+                   -(label_log_probs * weights).sum(),
+                   (nsp_logits.asnumpy()[:real_rows].argmax(-1) == nsp_labels).sum()]
+    count = max(totals[1], 1.0)
+    return {"mlm_accuracy": totals[0] / count, "mlm_loss": totals[2] / count,
+            "nsp_accuracy": totals[3] / num_examples(columns)}
+
+
+def summarize_train_outputs(sums, rank_steps, examples):
+    """Log fields from the sums over a log window and all ranks of PretrainingLoss's (mlm_loss, nsp_loss, mlm_correct,
+    mlm_count, nsp_correct)."""
+    mlm_loss, nsp_loss, mlm_correct, mlm_count, nsp_correct = sums
+    return {"mlm_loss": mlm_loss / rank_steps, "nsp_loss": nsp_loss / rank_steps,
+            "mlm_accuracy": mlm_correct / max(mlm_count, 1.0), "nsp_accuracy": nsp_correct / examples}
+
+
+def run(args):
+    output_dir = args.output_dir or os.path.join("output", "pretrain")
+    device_target = init_runtime(args.device_target, args.device_id, args.seed)
+    rank, world_size = distributed_context()
+    if args.distribute and world_size == 1:
+        raise ValueError("--distribute true but this process was not started by msrun or with an HCCL rank table "
+                         "(RANK_SIZE > 1); see scripts/run_distributed_pretrain.sh")
+    if args.distribute and args.device_num not in (1, world_size):
+        logger.warning("--device_num %d but %d processes were launched; using %d", args.device_num, world_size,
+                       world_size)
+
+    weights = args.load_pretrain_checkpoint_path
+    config, config_source, tokenizer = model_config_and_tokenizer(
+        args.config, args.vocab_file, weights, args.compute_dtype, device_target)
+    logger.info("rank %d of %d on %s; model config %s; vocab %s", rank, world_size, device_target, config_source,
+                tokenizer.vocab_file)
+
+    train_columns = load_data(args.data_dir, args, tokenizer)
+    eval_columns = load_data(args.eval_data, args, tokenizer) if args.eval_data else None
+    if args.schema_file_path:
+        check_schema(args.schema_file_path, train_columns, args.data_dir)
+    seq_len = train_columns["input_ids"].shape[1]
+    if seq_len > config.max_position_embeddings:
+        raise ValueError(f"{args.data_dir}: sequences of {seq_len} tokens exceed max_position_embeddings "
+                         f"{config.max_position_embeddings} of {config_source}")
+
+    model = ErnieForPretraining(config)
+    if weights:
+        log_report(load_weights(model, weights), weights, model)
+    if rank == 0:
+        os.makedirs(output_dir, exist_ok=True)
+        save_model_files(output_dir, config, tokenizer)
+
+    total_steps = args.max_steps if args.max_steps > 0 else \
+        steps_per_epoch(num_examples(train_columns), args.batch_size, world_size) * args.epoch_num
+    warmup_proportion = args.warmup_proportion
+    if args.warmup_steps >= 0:
+        warmup_proportion = min(args.warmup_steps / max(total_steps, 1), 1.0)
+    run_description = {
+        "data": {"path": os.path.abspath(args.data_dir), "format": args.data_format, "masking": args.masking,
+                 "ernie_mix": args.ernie_mix, "max_seq_len": seq_len, "dupe_factor": args.dupe_factor,
+                 "examples": num_examples(train_columns)},
+        "model": config.to_dict(), "batch_size": args.batch_size, "world_size": world_size,
+        "epochs": args.epoch_num, "max_steps": args.max_steps, "learning_rate": args.learning_rate,
+        "optimizer": args.optimizer, "warmup_proportion": warmup_proportion, "weight_decay": args.weight_decay,
+        "seed": args.seed, "shuffle": args.shuffle}
+    training = TrainingConfig(
+        output_dir=output_dir, epochs=args.epoch_num, batch_size=args.batch_size, learning_rate=args.learning_rate,
+        optimizer=args.optimizer, warmup_proportion=warmup_proportion, weight_decay=args.weight_decay,
+        max_grad_norm=args.max_grad_norm, max_steps=args.max_steps, eval_every=args.eval_every,
+        log_every=args.log_every, save_every=args.save_every if args.enable_save_ckpt else 0,
+        keep_checkpoint_max=args.keep_checkpoint_max, checkpoint_prefix="ernie", seed=args.seed,
+        shuffle=args.shuffle, resume=args.resume, overwrite_output_dir=args.overwrite_output_dir,
+        loss_scale=args.enable_lossscale and config.compute_dtype == "float16", progress_bar=args.progress_bar,
+        run_description=run_description)
+
+    def evaluate(m):
+        return evaluate_pretraining(m, eval_columns, args.eval_batch_size)
+
+    metrics = Trainer(PretrainingLoss(model), model, train_columns, COLUMNS, training,
+                      evaluate=evaluate if eval_columns is not None else None, rank=rank, world_size=world_size,
+                      summarize=summarize_train_outputs).train()
+    if rank == 0 and metrics:
+        print("eval " + " ".join(f"{k}={v:.4f}" for k, v in metrics.items()), flush=True)
+    return metrics
+
+
+def main(argv=None):
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    return run_cli(lambda arguments: run(build_parser().parse_args(arguments)), argv)
