@@ -127,7 +127,11 @@ class ErnieConfig:
 
     @classmethod
     def from_json_file(cls, path):
-        return cls.from_dict(read_json(path), source=path)
+        try:
+            values = read_json(path)
+        except UnicodeDecodeError as err:
+            raise ValueError(f"{path}: not UTF-8 text (byte {err.start}: {err.reason})") from None
+        return cls.from_dict(values, source=path)
 
     def to_dict(self):
         return asdict(self)
