@@ -250,3 +250,26 @@ def test_bad_relative_position_settings_name_the_file_and_key(extra, words):
 def test_load_config_overrides_switch_it_on():
     config = load_config("tiny", use_relative_positions=True, max_relative_position=8)
     assert config.use_relative_positions and config.max_relative_position == 8
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Checkpoint conversion
+
+def test_conversion_tables_know_there_is_no_absolute_table():
+    from src.convert_checkpoint import expected_parameters
+    from src.heads import ErnieForPretraining
+    config = nezha_config()
+    model_shapes = {p.name: tuple(p.shape) for p in ErnieForPretraining(config).get_parameters()}
+    assert expected_parameters(config) == model_shapes
+
+
+def test_hf_export_of_a_relative_model_is_refused(tmp_path):
+    from src.checkpoint import save_checkpoint
+    from src.convert_checkpoint import export_hf
+    config = nezha_config()
+    model = randomize(ErnieForSequenceClassification(config, 2))
+    save_checkpoint(model, str(tmp_path / "model.ckpt"))
+    config.to_json_file(str(tmp_path / "ernie_config.json"))
+    with pytest.raises(ValueError, match="use_relative_positions is set; HF's ERNIE has no relative positions"):
+        export_hf(str(tmp_path / "model.ckpt"), str(tmp_path / "hf"))
+    assert not (tmp_path / "hf").exists()
