@@ -271,6 +271,8 @@ def expected_parameters(config):
     """{name: shape} of every parameter of ErnieForPretraining with ``config``."""
     shapes = {}
     for pattern, template in MODEL_PARAMETERS.items():
+        if config.use_relative_positions and "position_embeddings" in pattern:
+            continue  # NEZHA's relative positions replace the absolute table
         layers = range(config.num_hidden_layers) if "{i}" in pattern else [None]
         for i in layers:
             shapes[pattern.format(i=i)] = _expected_shape(template, config)
@@ -337,6 +339,9 @@ def map_weights(source_weights, fmt, config, source, config_source="config"):
     heads = {name: _expected_shape(template, config) for name, template in FINE_TUNE_PARAMETERS.items()}
     for target, array in weights.items():
         shape = expected.get(target, heads.get(target))
+        if shape is None:
+            raise ValueError(f"{source}: has {origin[target]}, which the model of {config_source} lacks "
+                             f"(use_relative_positions={config.use_relative_positions})")
         if not _shape_fits(array.shape, shape):
             raise ValueError(f"{source}: {origin[target]} has shape {array.shape} (as {target}) but {config_source} "
                              f"needs {tuple('any' if s is None else s for s in shape)}")
@@ -404,6 +409,9 @@ def convert(fmt, input_path, output_path, config_path=None):
     if fmt != "paddle_static":
         source_weights = _with_encoder_prefix(source_weights)
     config = read_source_config(config_path)
+    if fmt == "hf" and config.use_relative_positions:
+        raise ValueError(f"{config_path}: a NEZHA (relative-position) model; --format hf reads the HF ERNIE layout, "
+                         f"and transformers 5 has no Nezha layout to read")
     result = map_weights(source_weights, fmt, config, source, config_path)
     vocab_path = os.path.join(root, "vocab.txt")
     has_vocab = os.path.isfile(vocab_path)
@@ -450,6 +458,9 @@ def export_hf(ckpt_path, output_dir, config_path=None):
     directory = os.path.dirname(os.path.abspath(ckpt_path))
     config_path = _find_config(config_path, directory, ("ernie_config.json",), ckpt_path)
     config = read_source_config(config_path)
+    if config.use_relative_positions:
+        raise ValueError(f"{config_path}: use_relative_positions is set; HF's ERNIE has no relative positions and "
+                         f"transformers 5 no Nezha model, so this checkpoint has no HF layout to export to")
     state = {name for name, value in values.items() if is_training_state(name, value)}
     weights = _with_encoder_prefix({name: value for name, value in values.items() if name not in state})
     result = map_weights(weights, "hf", config, ckpt_path, config_path)

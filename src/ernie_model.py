@@ -1,9 +1,13 @@
-"""ERNIE 1.0 encoder in MindSpore.
+"""ERNIE 1.0 encoder in MindSpore, optionally with NEZHA's functional relative positions.
 
 A post-LayerNorm Transformer (word + position + token-type embeddings, embedding LayerNorm, N encoder layers,
 tanh pooler over [CLS]). Cell attributes are named so that parameter names equal the Hugging Face ERNIE state-dict
 keys (``embeddings.word_embeddings.weight``, ``encoder.layer.0.attention.self.query.weight`` ...): reading the module
 tree tells the checkpoint layout, and HF checkpoints load without a name table.
+
+With ``use_relative_positions`` (the seed's ``bert_network nezha``) attention follows NEZHA (Wei et al. 2019, section
+3.2): fixed sinusoidal embeddings of the clipped relative distance j - i are added to the keys and the values, and,
+as in NEZHA's released code and HF's ``NezhaModel``, the embeddings have no absolute position table.
 """
 import json
 import math
@@ -11,19 +15,32 @@ import os
 from dataclasses import asdict, dataclass, fields
 from typing import Optional
 
+import numpy as np
 import mindspore as ms
-from mindspore import nn, ops
+from mindspore import Tensor, nn, ops
 
 from .fileio import read_json, write_text
 from .layers import Dense, Embedding, LayerNorm, activation, swap_axes_1_2
 
 _DTYPES = {"float32": ms.float32, "float16": ms.float16, "bfloat16": ms.bfloat16}
 _ACTIVATIONS = ("relu", "gelu", "gelu_new", "tanh")
+_SIZES = ("vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size",
+          "max_position_embeddings", "type_vocab_size", "max_relative_position")
+_PROBABILITIES = ("hidden_dropout_prob", "attention_probs_dropout_prob")
+_POSITIVE_REALS = ("initializer_range", "layer_norm_eps")
+_BOOLEANS = ("use_relative_positions",)
+_BERT_NETWORKS = ("base", "nezha")  # the seed's bert_network: nezha is BERT-base with relative positions
+
+
+def _is_number(value):
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 @dataclass
 class ErnieConfig:
-    """Hyper-parameters of an ERNIE encoder; reads ERNIE's own ``ernie_config.json`` and HF ``config.json``."""
+    """Hyper-parameters of an ERNIE encoder; reads ERNIE's own ``ernie_config.json``, HF ``config.json`` (ERNIE or
+    NEZHA) and the seed's ``bert_network`` / ``use_relative_positions`` keys. ``source`` (not a field) names the file
+    the values came from, for error messages."""
     vocab_size: int = 18000
     hidden_size: int = 768
     num_hidden_layers: int = 12
@@ -37,13 +54,36 @@ class ErnieConfig:
     initializer_range: float = 0.02
     layer_norm_eps: float = 1e-5  # Paddle's layer_norm default, which ERNIE 1.0 was trained with
     compute_dtype: str = "float32"
+    use_relative_positions: bool = False
+    max_relative_position: int = 64  # NEZHA's clipping distance (its released code and HF's NezhaConfig)
+
+    source = "config"
 
     def __post_init__(self):
-        if self.intermediate_size is None:
+        if self.intermediate_size is None and isinstance(self.hidden_size, int):
             self.intermediate_size = 4 * self.hidden_size
         self.validate()
 
     def validate(self):
+        """Types and ranges of every field; raises ValueError naming the key (``from_dict`` adds the file)."""
+        for name in _SIZES:
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool):
+                raise ValueError(f"{name} must be an integer, got {value!r} ({type(value).__name__})")
+            if value <= 0:
+                raise ValueError(f"{name} must be positive, got {value}")
+        for name in _PROBABILITIES:
+            value = getattr(self, name)
+            if not _is_number(value) or not 0.0 <= value < 1.0:
+                raise ValueError(f"{name} must be a number in [0, 1), got {value!r}")
+        for name in _POSITIVE_REALS:
+            value = getattr(self, name)
+            if not _is_number(value) or not 0.0 < value < math.inf:
+                raise ValueError(f"{name} must be a positive number, got {value!r}")
+        for name in _BOOLEANS:
+            value = getattr(self, name)
+            if not isinstance(value, bool):
+                raise ValueError(f"{name} must be true or false, got {value!r} ({type(value).__name__})")
         if self.hidden_size % self.num_attention_heads:
             raise ValueError(f"hidden_size {self.hidden_size} is not a multiple of "
                              f"num_attention_heads {self.num_attention_heads}")
@@ -51,13 +91,24 @@ class ErnieConfig:
             raise ValueError(f"hidden_act {self.hidden_act!r} is not one of {_ACTIVATIONS}")
         if self.compute_dtype not in _DTYPES:
             raise ValueError(f"compute_dtype {self.compute_dtype!r} is not one of {tuple(_DTYPES)}")
-        for name in ("vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads",
-                     "intermediate_size", "max_position_embeddings", "type_vocab_size"):
-            if int(getattr(self, name)) <= 0:
-                raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
+
+    def check_sequence_length(self, max_seq_len, source):
+        """Raises unless sequences of ``max_seq_len`` tokens (set in ``source``, e.g. ``--max_seq_len``) fit the
+        position table (absolute embeddings, or the relative-distance table with relative positions)."""
+        if max_seq_len > self.max_position_embeddings:
+            raise ValueError(f"{source}: max_seq_len {max_seq_len} is longer than max_position_embeddings "
+                             f"{self.max_position_embeddings} in {self.source}")
+
+    def check_type_vocab(self, needed, source):
+        """Raises unless the model has ``needed`` token types (2 for the sentence pairs of ``source``)."""
+        if needed > self.type_vocab_size:
+            raise ValueError(f"{source} needs {needed} token types (sentence pairs) but type_vocab_size is "
+                             f"{self.type_vocab_size} in {self.source}")
 
     @classmethod
     def from_dict(cls, values, source="config"):
+        if not isinstance(values, dict):
+            raise ValueError(f"{source}: expected a JSON object of model settings, got {type(values).__name__}")
         known = {f.name for f in fields(cls)}
         kwargs = {k: v for k, v in values.items() if k in known}
         missing = [k for k in ("hidden_size", "num_hidden_layers", "num_attention_heads", "vocab_size")
@@ -65,19 +116,49 @@ class ErnieConfig:
         if missing:
             raise ValueError(f"{source}: missing required keys {missing}")
         try:
-            return cls(**kwargs)
+            relative = _relative_positions_setting(values)
+            if relative is not None:
+                kwargs["use_relative_positions"] = relative
+            config = cls(**kwargs)
         except ValueError as err:  # __post_init__ validates without knowing the source
             raise ValueError(f"{source}: {err}") from None
+        config.source = source
+        return config
 
     @classmethod
     def from_json_file(cls, path):
-        return cls.from_dict(read_json(path), source=path)
+        try:
+            values = read_json(path)
+        except UnicodeDecodeError as err:
+            raise ValueError(f"{path}: not UTF-8 text (byte {err.start}: {err.reason})") from None
+        return cls.from_dict(values, source=path)
 
     def to_dict(self):
         return asdict(self)
 
     def to_json_file(self, path):
         write_text(path, json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n")
+
+
+def _relative_positions_setting(values):
+    """``use_relative_positions`` from the keys that set it: ours (the seed's), NEZHA's own ``use_relative_position``,
+    the seed's ``bert_network`` and HF's ``model_type: nezha``; None when none does. Disagreeing keys are an error."""
+    said = {}
+    for key in ("use_relative_positions", "use_relative_position"):
+        if key in values:
+            if not isinstance(values[key], bool):
+                raise ValueError(f"{key} must be true or false, got {values[key]!r} ({type(values[key]).__name__})")
+            said[key] = values[key]
+    if "bert_network" in values:
+        if values["bert_network"] not in _BERT_NETWORKS:
+            raise ValueError(f"bert_network {values['bert_network']!r} is not one of {_BERT_NETWORKS}")
+        said["bert_network"] = values["bert_network"] == "nezha"
+    if values.get("model_type") == "nezha":  # HF's NezhaModel always uses relative positions
+        said["model_type"] = True
+    if len(set(said.values())) > 1:
+        raise ValueError("conflicting relative-position settings: "
+                         + ", ".join(f"{key}={values[key]!r}" for key in said))
+    return next(iter(said.values())) if said else None
 
 
 PRESETS = {
@@ -112,18 +193,54 @@ class ErnieEmbeddings(nn.Cell):
     def __init__(self, config):
         super().__init__()
         sigma = config.initializer_range
+        # NEZHA has no absolute positions: its relative distances are the only position signal.
+        self.absolute_positions = not config.use_relative_positions
         self.word_embeddings = Embedding(config.vocab_size, config.hidden_size, sigma)
-        self.position_embeddings = Embedding(config.max_position_embeddings, config.hidden_size, sigma)
+        if self.absolute_positions:
+            self.position_embeddings = Embedding(config.max_position_embeddings, config.hidden_size, sigma)
         self.token_type_embeddings = Embedding(config.type_vocab_size, config.hidden_size, sigma)
         self.LayerNorm = LayerNorm(config.hidden_size, config.layer_norm_eps)
         self.dropout = nn.Dropout(p=config.hidden_dropout_prob)
 
     def construct(self, input_ids, token_type_ids):
-        seq_len = input_ids.shape[1]
-        # Positions are always 0..S-1 (ERNIE's position_ids are never anything else), so slice the table.
-        positions = self.position_embeddings.weight[:seq_len]
-        embeddings = self.word_embeddings(input_ids) + positions + self.token_type_embeddings(token_type_ids)
+        embeddings = self.word_embeddings(input_ids)
+        if self.absolute_positions:
+            # Positions are always 0..S-1 (ERNIE's position_ids are never anything else), so slice the table.
+            embeddings = embeddings + self.position_embeddings.weight[:input_ids.shape[1]]
+        embeddings = embeddings + self.token_type_embeddings(token_type_ids)
         return self.dropout(self.LayerNorm(embeddings))
+
+
+def relative_position_table(max_relative_position, depth):
+    """NEZHA's functional relative position encoding: ``[2K + 1, depth]`` float32 with K = ``max_relative_position``.
+
+    Row r encodes the clipped distance j - i = r - K: column 2k holds sin(r / 10000^(2k / depth)), column 2k + 1
+    cos(r / 10000^(2k / depth)). The sinusoid takes the row number r, not j - i itself: NEZHA's released code and
+    HF's port do so, and their pre-trained weights were fitted to it (the paper writes the formula with j - i).
+    """
+    rows = np.arange(2 * max_relative_position + 1, dtype=np.float64)[:, None]
+    angles = rows / np.power(10000.0, np.arange(0, depth, 2, dtype=np.float64) / depth)
+    table = np.zeros((rows.shape[0], depth))
+    table[:, 0::2] = np.sin(angles)
+    table[:, 1::2] = np.cos(angles)[:, :depth // 2]
+    return table.astype(np.float32)
+
+
+class RelativePositionEmbeddings(nn.Cell):
+    """``(seq_len) -> [S, S, head_size]``: a_ij, the fixed embedding of the clipped distance j - i, shared by all heads
+    and layers (NEZHA's a^K_ij = a^V_ij). Nothing here is trained, so checkpoints hold none of it."""
+
+    def __init__(self, config):
+        super().__init__()
+        max_distance = config.max_relative_position
+        positions = np.arange(config.max_position_embeddings)
+        distance = np.clip(positions[None, :] - positions[:, None], -max_distance, max_distance)
+        self.rows = Tensor((distance + max_distance).astype(np.int32))
+        head_size = config.hidden_size // config.num_attention_heads
+        self.table = Tensor(relative_position_table(max_distance, head_size))
+
+    def construct(self, seq_len):
+        return ops.gather(self.table, self.rows[:seq_len, :seq_len], 0)
 
 
 class ErnieSelfAttention(nn.Cell):
@@ -132,6 +249,7 @@ class ErnieSelfAttention(nn.Cell):
         self.num_heads = config.num_attention_heads
         self.head_size = config.hidden_size // config.num_attention_heads
         self.scale = 1.0 / math.sqrt(self.head_size)
+        self.use_relative_positions = config.use_relative_positions
         sigma = config.initializer_range
         self.query = Dense(config.hidden_size, config.hidden_size, sigma, dtype)
         self.key = Dense(config.hidden_size, config.hidden_size, sigma, dtype)
@@ -139,17 +257,30 @@ class ErnieSelfAttention(nn.Cell):
         self.dropout = nn.Dropout(p=config.attention_probs_dropout_prob)
         self.scores = ops.BatchMatMul(transpose_b=True)
         self.context = ops.BatchMatMul()
+        self.relative_scores = ops.BatchMatMul(transpose_b=True)
+        self.relative_context = ops.BatchMatMul()
 
     def split_heads(self, x):
         batch, seq_len, _ = x.shape
         return swap_axes_1_2(ops.reshape(x, (batch, seq_len, self.num_heads, self.head_size)))
 
-    def construct(self, hidden_states, attention_bias):
+    def by_query_position(self, x, relative_embeddings, matmul):
+        """``x [B, N, S, D]``, ``relative [S, S, d] -> [B, N, S, .]``: for each query i, x[:, :, i] times a_i (one
+        batched matmul over i, as NEZHA's code does; no [B, N, S, S, d] product is formed)."""
+        batch, heads, seq_len, width = x.shape
+        rows = ops.reshape(ops.transpose(x, (2, 0, 1, 3)), (seq_len, batch * heads, width))
+        out = matmul(rows, relative_embeddings)
+        return ops.transpose(ops.reshape(out, (seq_len, batch, heads, -1)), (1, 2, 0, 3))
+
+    def construct(self, hidden_states, attention_bias, relative_embeddings=None):
         batch, seq_len, hidden = hidden_states.shape
         query = self.split_heads(self.query(hidden_states) * self.scale)
         key = self.split_heads(self.key(hidden_states))
         value = self.split_heads(self.value(hidden_states))
-        scores = self.scores(query, key) + attention_bias
+        scores = self.scores(query, key)
+        if self.use_relative_positions:  # e_ij += q_i . a^K_ij (q is already scaled by 1/sqrt(d))
+            scores = scores + self.by_query_position(query, relative_embeddings, self.relative_scores)
+        scores = scores + attention_bias
         if self.training:
             # exp(log_softmax) is the softmax within float32 rounding, but in training MindSpore's CPU Softmax holds
             # about five score-sized tensors per layer until the backward pass and these ops two (ERNIE-base,
@@ -157,7 +288,10 @@ class ErnieSelfAttention(nn.Cell):
             probs = self.dropout(ops.exp(ops.log_softmax(scores, -1)))
         else:
             probs = ops.softmax(scores, -1)
-        context = swap_axes_1_2(self.context(probs, value))
+        context = self.context(probs, value)
+        if self.use_relative_positions:  # z_i += sum_j p_ij a^V_ij
+            context = context + self.by_query_position(probs, relative_embeddings, self.relative_context)
+        context = swap_axes_1_2(context)
         return ops.reshape(context, (batch, seq_len, hidden))
 
 
@@ -180,8 +314,8 @@ class ErnieAttention(nn.Cell):
         self.self = ErnieSelfAttention(config, dtype)
         self.output = ErnieSelfOutput(config, dtype)
 
-    def construct(self, hidden_states, attention_bias):
-        return self.output(self.self(hidden_states, attention_bias), hidden_states)
+    def construct(self, hidden_states, attention_bias, relative_embeddings=None):
+        return self.output(self.self(hidden_states, attention_bias, relative_embeddings), hidden_states)
 
 
 class ErnieIntermediate(nn.Cell):
@@ -214,8 +348,8 @@ class ErnieLayer(nn.Cell):
         self.intermediate = ErnieIntermediate(config, dtype)
         self.output = ErnieOutput(config, dtype)
 
-    def construct(self, hidden_states, attention_bias):
-        attention_output = self.attention(hidden_states, attention_bias)
+    def construct(self, hidden_states, attention_bias, relative_embeddings=None):
+        attention_output = self.attention(hidden_states, attention_bias, relative_embeddings)
         return self.output(self.intermediate(attention_output), attention_output)
 
 
@@ -224,9 +358,9 @@ class ErnieEncoder(nn.Cell):
         super().__init__()
         self.layer = nn.CellList([ErnieLayer(config, dtype) for _ in range(config.num_hidden_layers)])
 
-    def construct(self, hidden_states, attention_bias):
+    def construct(self, hidden_states, attention_bias, relative_embeddings=None):
         for layer in self.layer:
-            hidden_states = layer(hidden_states, attention_bias)
+            hidden_states = layer(hidden_states, attention_bias, relative_embeddings)
         return hidden_states
 
 
@@ -251,6 +385,9 @@ class ErnieModel(nn.Cell):
         self.config = config
         dtype = _DTYPES[config.compute_dtype]
         self.embeddings = ErnieEmbeddings(config)
+        self.use_relative_positions = config.use_relative_positions
+        if self.use_relative_positions:
+            self.relative_positions = RelativePositionEmbeddings(config)
         self.encoder = ErnieEncoder(config, dtype)
         self.pooler = ErniePooler(config, dtype)
 
@@ -262,7 +399,11 @@ class ErnieModel(nn.Cell):
         # Broadcast to the scores' shape once here rather than in every layer's add: MindSpore's CPU runtime keeps
         # the expanded copy of a broadcast operand for the whole step (ERNIE-base, 8 x 128: 0.3 GB less).
         attention_bias = ops.broadcast_to(attention_bias, (batch, self.config.num_attention_heads, seq_len, seq_len))
-        sequence_output = self.encoder(self.embeddings(input_ids, token_type_ids), attention_bias)
+        embeddings = self.embeddings(input_ids, token_type_ids)
+        if self.use_relative_positions:
+            sequence_output = self.encoder(embeddings, attention_bias, self.relative_positions(seq_len))
+        else:
+            sequence_output = self.encoder(embeddings, attention_bias)
         return sequence_output, self.pooler(sequence_output)
 
 
