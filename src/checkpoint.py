@@ -6,9 +6,10 @@ changes any parameter.
 
 Integrity: ``save_checkpoint`` writes MindSpore's CRC-32 trailer (``crc_check=True``: the 7 bytes ``crc_num`` and a
 10-byte big-endian CRC-32 of everything before them), which MindSpore's own reader strips. ``read_checkpoint``
-recomputes the CRC itself before parsing, so any corrupted byte (one bit or a burst of up to 32 bits, anywhere: the
-CRC covers every byte before the trailer, and a damaged trailer cannot match) raises a ValueError naming the file. A
-checkpoint without the trailer (written by another tool) still loads, with one warning per file.
+recomputes the CRC itself before parsing (unchecked, MindSpore parses many damaged files, and aborts the process on
+some), so a changed byte anywhere raises a ValueError naming the file: CRC-32 catches every burst of up to 32 bits
+in the bytes it covers, a changed CRC value cannot match, and a changed mark is recognised as one. A checkpoint
+without the trailer (written by another tool) still loads, with one warning per file.
 """
 import errno
 import logging
@@ -61,7 +62,7 @@ def _stored_bytes(save_obj):
 def save_checkpoint(save_obj, path, append_dict=None):
     """Writes ``save_obj`` (a Cell, or a list of ``{"name": str, "data": Tensor or ndarray}``) atomically, with a CRC.
 
-    Too little free space raises ``fileio.no_space_error`` before anything is written; a failure while writing (a
+    Too little free space raises ``fileio.NoSpaceError`` before anything is written; a failure while writing (a
     full disk, an interrupt) leaves neither MindSpore's nor this function's temporary file behind.
     """
     if not path.endswith(".ckpt"):

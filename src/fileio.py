@@ -74,20 +74,27 @@ def _final_mode(path):
         return 0o666 & ~current_umask()
 
 
+class NoSpaceError(OSError):
+    """A write that ran out of disk space or quota (errno ENOSPC or EDQUOT); ``str()`` is the one-line message."""
+
+    def __str__(self):
+        return self.strerror
+
+
 def no_space_error(path, err):
-    """A one-line OSError for a write of ``path`` that ran out of space (or quota): says so and what is free."""
+    """The NoSpaceError for a write of ``path`` that failed with ``err``: says so and how much is free."""
     directory = os.path.dirname(os.path.abspath(path))
     try:
         free = f"{shutil.disk_usage(directory).free / 2 ** 20:.1f} MiB free in {directory}"
     except OSError:
         free = f"{directory} unreadable"
     what = "no space left on the device" if err.errno == errno.ENOSPC else "disk quota exceeded"
-    return OSError(err.errno, f"{path}: {what} while writing it ({free}); the previous version, if any, is "
-                              f"unchanged and no partial file is left: free some space and run again")
+    return NoSpaceError(err.errno, f"{path}: {what} while writing it ({free}); the previous version, if any, "
+                                   f"is unchanged and no partial file is left: free some space and run again")
 
 
 def remove_quietly(path):
-    """Removes ``path`` if it exists; a failure is logged, not raised, so that it cannot hide the error being handled."""
+    """Removes ``path`` if it exists; a failure is logged, not raised, so that it cannot hide the error in hand."""
     try:
         os.remove(path)
     except FileNotFoundError:
@@ -101,7 +108,7 @@ def replaced_atomically(path, suffix=""):
     """Yields a temporary path beside ``path``; it becomes ``path`` when the block completes, else is removed.
 
     The file is flushed to disk before the rename, so that the rename never exposes data still in the page cache.
-    Running out of space raises ``no_space_error``.
+    Running out of space raises a ``NoSpaceError`` naming ``path``.
     """
     path = os.fspath(path)
     directory = os.path.dirname(os.path.abspath(path))
@@ -115,7 +122,7 @@ def replaced_atomically(path, suffix=""):
         os.chmod(tmp, _final_mode(path))  # mkstemp creates 0600 (MindSpore's save leaves 0400)
         os.replace(tmp, path)
     except OSError as err:
-        if err.errno in (errno.ENOSPC, errno.EDQUOT):
+        if err.errno in (errno.ENOSPC, errno.EDQUOT) and not isinstance(err, NoSpaceError):
             raise no_space_error(path, err) from None
         raise
     finally:

@@ -13,7 +13,8 @@ import sys
 import pytest
 
 from src import fileio
-from src.fileio import read_json, remove_stale_temporaries, replaced_atomically, write_json, write_text
+from src.fileio import (NoSpaceError, read_json, remove_stale_temporaries, replaced_atomically, write_json,
+                        write_text)
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -114,10 +115,11 @@ def test_write_enospc_simulated(tmp_path, monkeypatch):
             f.write("partial")
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    with pytest.raises(OSError, match=r"metrics\.json: no space left on the device while writing it") as err:
+    with pytest.raises(NoSpaceError, match=r"metrics\.json: no space left on the device while writing it") as err:
         with replaced_atomically(str(path)) as tmp:
             full_disk(tmp)
-    assert err.value.errno == errno.ENOSPC
+    assert err.value.errno == errno.ENOSPC and isinstance(err.value, OSError)
+    assert str(err.value).startswith(f"{path}: no space left") and "\n" not in str(err.value)  # one line for the CLI
     assert os.listdir(tmp_path) == ["metrics.json"] and json.loads(path.read_text()) == {"v": 1}
 
 
@@ -126,7 +128,7 @@ def test_write_on_a_full_tmpfs(tmp_path):
         path = os.path.join(disk, "big.txt")
         write_text(path, "old")
         filler = fill(disk, 64 * 1024)
-        with pytest.raises(OSError, match=r"big\.txt: no space left on the device while writing it \(0\.0 MiB"):
+        with pytest.raises(NoSpaceError, match=r"big\.txt: no space left on the device while writing it \(0\.0 MiB"):
             write_text(path, "x" * (256 * 1024))
         assert sorted(os.listdir(disk)) == ["big.txt", "filler.bin"] and open(path).read() == "old"
         os.remove(filler)

@@ -19,6 +19,7 @@ from src import checkpoint
 from src.checkpoint import CRC_TRAILER_SIZE, from_pretrained, load_weights, read_checkpoint, save_checkpoint
 from src.convert_checkpoint import export_hf
 from src.ernie_model import ErnieConfig, ErnieModel
+from src.fileio import NoSpaceError
 from src.paddle_format import read_pdparams
 from src.tokenizer import load_vocab
 from tests.test_fileio import fill, small_tmpfs
@@ -128,7 +129,7 @@ def test_save_enospc_simulated(tmp_path, monkeypatch):
         raise OSError(errno.ENOSPC, "No space left on device")
 
     monkeypatch.setattr(checkpoint.ms, "save_checkpoint", full_disk)
-    with pytest.raises(OSError, match=r"checkpoint_last\.ckpt: no space left on the device while writing it"):
+    with pytest.raises(NoSpaceError, match=r"checkpoint_last\.ckpt: no space left on the device while writing it"):
         save_checkpoint([{"name": "w", "data": np.ones(4, np.float32)}], path)
     monkeypatch.undo()
     assert os.listdir(tmp_path) == ["checkpoint_last.ckpt"]
@@ -144,10 +145,10 @@ def test_save_on_a_full_tmpfs(tmp_path):
         free = checkpoint.shutil.disk_usage(disk).free
         # Passes the size check (the data fits) but not the protobuf framing and CRC trailer around it.
         just_too_big = [{"name": "w", "data": np.ones(free - 8, np.uint8)}]
-        with pytest.raises(OSError, match=r"checkpoint_last\.ckpt: no space left on the device while writing it"):
+        with pytest.raises(NoSpaceError, match=r"checkpoint_last\.ckpt: no space left on the device while writing it"):
             save_checkpoint(just_too_big, path)
         assert sorted(os.listdir(disk)) == ["checkpoint_last.ckpt", "filler.bin"]
-        with pytest.raises(OSError, match=r"checkpoint_last\.ckpt: no space left on the device while writing it"):
+        with pytest.raises(NoSpaceError, match=r"checkpoint_last\.ckpt: no space left on the device while writing it"):
             save_checkpoint([{"name": "w", "data": np.ones(2 * free, np.uint8)}], path)
         assert sorted(os.listdir(disk)) == ["checkpoint_last.ckpt", "filler.bin"]
         np.testing.assert_array_equal(read_checkpoint(path)["w"], np.zeros(4, np.float32))
