@@ -8,6 +8,7 @@ import os
 import pickle
 import subprocess
 import sys
+import time
 import zlib
 from collections import OrderedDict
 
@@ -19,10 +20,10 @@ from src import checkpoint
 from src.checkpoint import CRC_TRAILER_SIZE, from_pretrained, load_weights, read_checkpoint, save_checkpoint
 from src.convert_checkpoint import export_hf
 from src.ernie_model import ErnieConfig, ErnieModel
-from src.fileio import NoSpaceError
+from src.fileio import NoSpaceError, remove_stale_temporaries
 from src.paddle_format import read_pdparams
 from src.tokenizer import load_vocab
-from tests.test_fileio import fill, small_tmpfs
+from tests.test_fileio import REPO, fill, small_tmpfs
 
 CONFIG = ErnieConfig(vocab_size=40, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
                      max_position_embeddings=12)
@@ -156,6 +157,36 @@ def test_save_on_a_full_tmpfs(tmp_path):
         save_checkpoint(just_too_big, path)
         np.testing.assert_array_equal(read_checkpoint(path)["w"], just_too_big[0]["data"])
         assert os.listdir(disk) == ["checkpoint_last.ckpt"]
+
+
+KILLED_SAVE = """
+import sys
+import numpy as np
+sys.path.insert(0, {repo!r})
+from src.checkpoint import save_checkpoint
+save_checkpoint([{{"name": "w", "data": np.ones(32 * 2 ** 20, np.float32)}}], sys.argv[1])  # 128 MiB
+"""
+
+
+def test_kill_during_save_then_cleanup(tmp_path):
+    """SIGKILL while MindSpore writes: the previous checkpoint is intact and the next start removes the leftovers."""
+    path = tmp_path / "checkpoint_last.ckpt"
+    save_checkpoint([{"name": "w", "data": np.zeros(4, np.float32)}], str(path))
+    child = subprocess.Popen([sys.executable, "-c", KILLED_SAVE.format(repo=REPO), str(path)],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 300
+    while not any(name.endswith(".partial.tmp") for name in os.listdir(tmp_path)):
+        assert child.poll() is None, "the save finished before it could be killed"
+        assert time.monotonic() < deadline
+        time.sleep(0.001)
+    child.kill()
+    child.wait()
+    leftovers = sorted(name for name in os.listdir(tmp_path) if name != "checkpoint_last.ckpt")
+    assert leftovers and all(name.startswith(".checkpoint_last.ckpt.") for name in leftovers)
+    np.testing.assert_array_equal(read_checkpoint(str(path))["w"], np.zeros(4, np.float32))
+    removed = remove_stale_temporaries(str(tmp_path))
+    assert sorted(os.path.basename(name) for name in removed) == leftovers
+    assert os.listdir(tmp_path) == ["checkpoint_last.ckpt"]
 
 
 def pdparams_state():
