@@ -6,6 +6,7 @@ import importlib.util
 import logging
 import os
 import pickle
+import stat
 import subprocess
 import sys
 import time
@@ -117,6 +118,22 @@ def test_checkpoint_without_crc_loads_with_one_warning(tmp_path, caplog):
     with caplog.at_level(logging.WARNING):
         read_checkpoint(ours)
     assert not caplog.records
+
+
+def test_checkpoint_mode_follows_umask_or_the_replaced_file(tmp_path):
+    """Not MindSpore's read-only 0400, nor a forced 0644: what open() would give, or what the old file had."""
+    path = tmp_path / "model.ckpt"
+    previous = os.umask(0o077)
+    try:
+        save_checkpoint([{"name": "w", "data": np.zeros(2, np.float32)}], str(path))
+        assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+        os.chmod(path, 0o640)
+        os.umask(0o022)
+        save_checkpoint([{"name": "w", "data": np.ones(2, np.float32)}], str(path))
+        assert stat.S_IMODE(os.stat(path).st_mode) == 0o640
+    finally:
+        os.umask(previous)
+    np.testing.assert_array_equal(read_checkpoint(str(path))["w"], np.ones(2, np.float32))
 
 
 def test_save_enospc_simulated(tmp_path, monkeypatch):
