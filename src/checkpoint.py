@@ -83,8 +83,12 @@ def save_checkpoint(save_obj, path, append_dict=None):
             remove_quietly(os.path.splitext(tmp)[0] + ".tmp")
 
 
-def read_checkpoint(path):
-    """``{name: numpy array}`` of a ``.ckpt`` (or ``.safetensors``) file."""
+def read_checkpoint(path, require_crc=False):
+    """``{name: numpy array}`` of a ``.ckpt`` (or ``.safetensors``) file.
+
+    ``require_crc``: for files this project wrote itself (a run's own resumable checkpoint), a ``.ckpt`` without the
+    CRC trailer is an error, since a file cut exactly after a tensor would otherwise load with entries missing.
+    """
     if not os.path.isfile(path):
         raise FileNotFoundError(f"{path}: checkpoint file not found")
     if path.endswith(".safetensors"):
@@ -96,7 +100,7 @@ def read_checkpoint(path):
             raise ValueError(f"{path}: not a safetensors file or truncated ({err})") from None
     if not path.endswith(".ckpt"):
         raise ValueError(f"{path}: not a checkpoint file name (expected .ckpt or .safetensors)")
-    verify_checkpoint(path)
+    verify_checkpoint(path, require_crc)
     try:
         parameters = ms.load_checkpoint(path)
     except (ValueError, RuntimeError):
@@ -104,8 +108,9 @@ def read_checkpoint(path):
     return {name: parameter.asnumpy() for name, parameter in parameters.items()}
 
 
-def verify_checkpoint(path):
-    """Checks a ``.ckpt`` file's CRC trailer; returns False (after one warning) for a file that has none.
+def verify_checkpoint(path, require_crc=False):
+    """Checks a ``.ckpt`` file's CRC trailer; returns False (after one warning) for a file that has none, unless
+    ``require_crc``, which makes that a ValueError too.
 
     Raises ValueError naming the file when the CRC does not match, or when the trailer itself is damaged (its mark
     differs from ``crc_num`` in one or two bytes: a file without a trailer ends in tensor data, which matching the
@@ -114,14 +119,14 @@ def verify_checkpoint(path):
     size = os.path.getsize(path)
     with open(path, "rb") as f:
         if size < CRC_TRAILER_SIZE:
-            return _unchecked(path)
+            return _unchecked(path, require_crc)
         f.seek(size - CRC_TRAILER_SIZE)
         trailer = f.read(CRC_TRAILER_SIZE)
         mark, stored = trailer[:len(CRC_MARK)], int.from_bytes(trailer[len(CRC_MARK):], "big")
         if mark != CRC_MARK:
             if sum(a != b for a, b in zip(mark, CRC_MARK)) <= 2:
                 raise ValueError(f"{path}: the checkpoint is damaged (its CRC trailer is corrupt)")
-            return _unchecked(path)
+            return _unchecked(path, require_crc)
         f.seek(0)
         crc, remaining = 0, size - CRC_TRAILER_SIZE
         while remaining:
@@ -135,7 +140,10 @@ def verify_checkpoint(path):
     return True
 
 
-def _unchecked(path):
+def _unchecked(path, require_crc):
+    if require_crc:
+        raise ValueError(f"{path}: the checkpoint has no CRC trailer: it was cut short (or not written by this "
+                         "toolkit)")
     if os.path.abspath(path) not in _warned_unchecked:
         _warned_unchecked.add(os.path.abspath(path))
         logger.warning("%s: this checkpoint has no CRC trailer (written by another tool, or cut short), so corruption "

@@ -120,6 +120,32 @@ def test_checkpoint_without_crc_loads_with_one_warning(tmp_path, caplog):
     assert not caplog.records
 
 
+def test_cut_or_extended_checkpoints(small_ckpt, tmp_path):
+    """Cut inside a tensor or the trailer, or extended: an error. Cut exactly before the trailer or after a tensor, the
+    file is a valid checkpoint without a CRC: require_crc (for a run's own files) refuses it."""
+    _, data = small_ckpt
+    path = str(tmp_path / "cut.ckpt")
+    boundaries = {CRC_TRAILER_SIZE}
+    for cut in range(1, len(data)):
+        with open(path, "wb") as f:
+            f.write(data[:-cut])
+        with pytest.raises(ValueError, match=r"cut\.ckpt: the checkpoint has no CRC trailer: it was cut short"):
+            read_checkpoint(path, require_crc=True)
+        try:
+            read_checkpoint(path)
+        except ValueError as err:
+            assert str(err).startswith(path)
+        else:
+            boundaries.add(cut)
+    # Tensor boundaries of this file: before the trailer, before the second tensor, before the counter.
+    assert len(boundaries) == 3 and CRC_TRAILER_SIZE in boundaries
+    for extra in (b"\0", b"x" * 17, data[-CRC_TRAILER_SIZE:]):
+        with open(path, "wb") as f:
+            f.write(data + extra)
+        with pytest.raises(ValueError, match=r"cut\.ckpt: "):
+            read_checkpoint(path)
+
+
 def test_checkpoint_mode_follows_umask_or_the_replaced_file(tmp_path):
     """Not MindSpore's read-only 0400, nor a forced 0644: what open() would give, or what the old file had."""
     path = tmp_path / "model.ckpt"
