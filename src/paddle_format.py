@@ -2,8 +2,8 @@
 
 * ERNIE 1.0's release (``save_params``): one LoDTensor file per variable: uint32 version, uint64 LoD level count
   (and levels), uint32 tensor version, int32 size of a ``TensorDesc`` protobuf, the protobuf, then the raw data.
-* PaddleNLP's ``.pdparams``: a pickle of name -> numpy array, unpickled with only numpy's array classes allowed, so a
-  hostile file cannot run code.
+* PaddleNLP's ``.pdparams``: a pickle (any protocol, 0 to 5) of name -> numpy array, unpickled with only numpy's
+  array reconstructors allowed, so a hostile file cannot run code.
 """
 import os
 import pickle
@@ -119,10 +119,33 @@ class RefusedPickleGlobal(pickle.UnpicklingError):
     pass
 
 
+def _latin1_bytes(text, encoding):
+    """Pickle protocols 0-2 store ``bytes`` as ``_codecs.encode(text, "latin1")``; no other codec is allowed."""
+    if not isinstance(text, str) or encoding not in ("latin1", "latin-1"):
+        raise RefusedPickleGlobal(f"refusing _codecs.encode with {type(text).__name__} and codec {encoding!r} "
+                                  "(only latin1 text, as pickle writes bytes, is allowed)")
+    return text.encode("latin1")
+
+
+def _empty_bytes(*args):
+    """Pickle protocols 0-2 store ``b""`` as a call of ``bytes()`` without arguments; no other call is allowed."""
+    if args:
+        raise RefusedPickleGlobal(f"refusing bytes() with {len(args)} arguments (only bytes() is allowed)")
+    return b""
+
+
 class _NumpyUnpickler(pickle.Unpickler):
-    """Unpickles numpy arrays only: a .pdparams file must not run arbitrary code."""
-    ALLOWED = {("numpy.core.multiarray", "_reconstruct"), ("numpy.core.multiarray", "scalar"), ("numpy", "ndarray"),
-               ("numpy", "dtype"), ("collections", "OrderedDict")}
+    """Unpickles numpy arrays only: a .pdparams file must not run arbitrary code.
+
+    Allowed are exactly the globals that pickling dicts of numpy arrays and scalars emits (found by pickling them
+    under every protocol): ``_reconstruct``, ``ndarray``, ``dtype`` and ``scalar`` (all protocols), ``_frombuffer``
+    (protocol 5), and for protocols 0-2 the ``bytes`` encodings, through wrappers that accept only those uses.
+    Out-of-band buffers are not offered, so a pickle that needs them fails as unreadable.
+    """
+    ALLOWED = {("numpy.core.multiarray", "_reconstruct"): None, ("numpy.core.multiarray", "scalar"): None,
+               ("numpy.core.numeric", "_frombuffer"): None, ("numpy", "ndarray"): None, ("numpy", "dtype"): None,
+               ("collections", "OrderedDict"): None, ("_codecs", "encode"): _latin1_bytes,
+               ("__builtin__", "bytes"): _empty_bytes, ("builtins", "bytes"): _empty_bytes}
     # Files written under numpy 2 name numpy._core, under numpy 1 numpy.core; load with the installed one.
     CORE = "numpy._core" if int(np.__version__.split(".")[0]) >= 2 else "numpy.core"
 
@@ -130,7 +153,8 @@ class _NumpyUnpickler(pickle.Unpickler):
         canonical = re.sub(r"^numpy\._core\b", "numpy.core", module)
         if (canonical, name) not in self.ALLOWED:
             raise RefusedPickleGlobal(f"refusing to load {module}.{name} (only numpy arrays are allowed)")
-        return super().find_class(canonical.replace("numpy.core", self.CORE, 1), name)
+        return self.ALLOWED[canonical, name] or super().find_class(canonical.replace("numpy.core", self.CORE, 1),
+                                                                     name)
 
 
 def read_pdparams(path):
@@ -147,4 +171,6 @@ def read_pdparams(path):
     for name, value in state.items():
         if not isinstance(value, np.ndarray):
             raise ValueError(f"{path}: entry {name!r} is a {type(value).__name__}, not a numpy array")
+        if value.dtype.hasobject:
+            raise ValueError(f"{path}: entry {name!r} is an array of Python objects, not of numbers")
     return state

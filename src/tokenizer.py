@@ -119,6 +119,7 @@ def basic_tokenize(text, do_lower_case=True):
 def load_vocab(vocab_file):
     """Read a vocabulary: `token<TAB>id` lines (ERNIE), or one token per line (id = line number, from 0).
 
+    Blank lines at the end of the file are ignored (editors add them); one before another token is an error.
     Raises FileNotFoundError for a missing file and ValueError naming file and line for a malformed line,
     a token or id that occurs twice, or a file mixing the two forms.
     """
@@ -128,6 +129,7 @@ def load_vocab(vocab_file):
     vocab = {}
     line_of_token, line_of_id = {}, {}
     with_ids = None
+    first_blank = None  # line number of the first of the blank lines read since the last token
     with open(vocab_file, "rb") as f:
         for lineno, raw in enumerate(f, start=1):
             where = f"{vocab_file}:{lineno}"
@@ -138,6 +140,12 @@ def load_vocab(vocab_file):
             if lineno == 1:
                 line = line.removeprefix("\ufeff")
                 with_ids = "\t" in line
+            if not line.strip():
+                first_blank = first_blank or lineno
+                continue
+            if first_blank:
+                raise ValueError(f"{vocab_file}:{first_blank}: token '' is empty: blank lines are allowed only at "
+                                 "the end of the file")
             if with_ids:
                 fields = line.split("\t")
                 if len(fields) != 2:
