@@ -12,7 +12,8 @@ from src.data.tfrecord import (crc32c, crc32c_many, check_tfrecord_file, example
 from src.finetune_task_reader import (DEFAULT_LABEL_MAPS, convert_classification_examples, convert_ner_examples,
                                       read_classification_file, read_mindrecord_columns, read_ner_file,
                                       write_mindrecord)
-from src.pretraining_reader import COLUMNS as PRETRAINING_COLUMNS, load_pretraining_data
+from src.pretraining_reader import (COLUMNS as PRETRAINING_COLUMNS, load_pretraining_data,
+                                    read_pretraining_mindrecord, write_pretraining_mindrecord)
 from src.tokenizer import ErnieTokenizer
 
 FIXTURES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures")
@@ -236,6 +237,13 @@ def test_same_columns_as_the_mindrecord_round_trip(tmp_path, request, name):
     write_tfrecord(columns, str(tmp_path / "d.tfrecord"))
     assert_same_columns(read_tfrecord_columns(str(tmp_path / "d.tfrecord")),
                         read_mindrecord_columns(str(tmp_path / "d.mindrecord")))
+
+
+def test_pretraining_columns_equal_the_pretraining_mindrecord_round_trip(tmp_path, pretraining_columns):
+    write_pretraining_mindrecord(pretraining_columns, str(tmp_path / "p.mindrecord"))
+    write_tfrecord(pretraining_columns, str(tmp_path / "p.tfrecord"))
+    assert_same_columns(read_tfrecord_columns(str(tmp_path / "p.tfrecord")),
+                        read_pretraining_mindrecord(str(tmp_path / "p.mindrecord")))
 
 
 # ---------------------------------------------------------------------------------------------------------------
