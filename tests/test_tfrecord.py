@@ -283,6 +283,14 @@ def test_missing_empty_and_not_example_files(tmp_path):
         read_tfrecord_columns(str(tmp_path / "empty.tfrecord"))
 
 
+def test_rows_of_different_lengths_are_named(tmp_path):
+    write_tfrecord({"ids": np.zeros((3, 4), np.int32)}, str(tmp_path / "a.tfrecord"))
+    write_tfrecord({"ids": np.ones((2, 6), np.int32)}, str(tmp_path / "b.tfrecord"))
+    with pytest.raises(ValueError, match=r"a.tfrecord, .*b.tfrecord: column 'ids' has rows of different shapes "
+                                         r"\[\(4,\), \(6,\)\]"):
+        read_tfrecord_columns(str(tmp_path))
+
+
 def test_schema_column_missing_from_the_records(tmp_path, classification_columns):
     path, schema = str(tmp_path / "d.tfrecord"), str(tmp_path / "s.json")
     write_tfrecord({name: classification_columns[name] for name in ("input_ids", "label_ids")}, path)
