@@ -49,6 +49,17 @@ def test_crc32c_many_equals_bitwise_definition_for_mixed_lengths():
     assert crc32c_many(payloads) == [_bitwise_crc32c(p) for p in payloads]
 
 
+def test_crc32c_many_in_small_chunks(monkeypatch):
+    """One long payload among short ones: chunks are bounded in bytes, and every CRC stays right."""
+    import src.data.tfrecord as tfrecord
+
+    monkeypatch.setattr(tfrecord, "_CRC_CHUNK_BYTES", 1000)
+    rng = np.random.default_rng(1)
+    payloads = [rng.integers(0, 256, int(n), dtype=np.uint8).tobytes() for n in rng.integers(0, 900, 30)]
+    payloads.append(rng.integers(0, 256, 5000, dtype=np.uint8).tobytes())
+    assert crc32c_many(payloads) == [_bitwise_crc32c(p) for p in payloads]
+
+
 def test_mask_crc_definition():
     for crc in (0, 1, 0x12345678, 0xFFFFFFFF):
         rotated = ((crc >> 15) | (crc << 17)) & 0xFFFFFFFF

@@ -27,6 +27,7 @@ CRC_MASK_DELTA = 0xA282EAD8
 _HEADER = struct.Struct("<Q")
 _CRC = struct.Struct("<I")
 _CRC_ROWS_PER_CHUNK = 4096
+_CRC_CHUNK_BYTES = 64 << 20
 _VARINT_ROWS_PER_BLOCK = 2048
 _READ_BATCH_SIZE = 1024
 
@@ -60,15 +61,19 @@ def crc32c_many(payloads):
     """
     crcs = np.zeros(len(payloads), dtype=np.uint32)
     order = sorted(range(len(payloads)), key=lambda i: -len(payloads[i]))
-    for start in range(0, len(order), _CRC_ROWS_PER_CHUNK):
-        rows = order[start:start + _CRC_ROWS_PER_CHUNK]
+    start = 0
+    while start < len(order):
+        # a chunk's byte matrix is (rows x its longest payload): bound it, whatever the mix of lengths
+        longest = len(payloads[order[start]])
+        rows = order[start:start + max(1, min(_CRC_ROWS_PER_CHUNK, _CRC_CHUNK_BYTES // max(longest, 1)))]
+        start += len(rows)
         lengths = np.array([len(payloads[i]) for i in rows])
-        data = np.zeros((len(rows), lengths[0] if len(rows) else 0), dtype=np.uint8)
+        data = np.zeros((len(rows), longest), dtype=np.uint8)
         for k, i in enumerate(rows):
             data[k, :lengths[k]] = np.frombuffer(payloads[i], dtype=np.uint8)
         crc = np.full(len(rows), 0xFFFFFFFF, dtype=np.uint32)
         active = len(rows)
-        for j in range(data.shape[1]):
+        for j in range(longest):
             while lengths[active - 1] <= j:  # lengths are descending: drop the rows that have ended
                 active -= 1
             head = crc[:active]
