@@ -1,7 +1,10 @@
 """Optimizers and the learning-rate schedule.
 
-The schedule is linear warm-up then polynomial decay (power 1 = linear) to ``end_learning_rate``, computed from the
-real number of training steps. Weight decay skips LayerNorm parameters and biases, as in BERT and ERNIE.
+The schedule is linear warm-up then polynomial decay (power 1 = linear) to ``end_learning_rate``. By default the
+decay runs from the end of warm-up to the last training step; with ``decay_steps`` it follows the model zoo's
+``WarmUpLR`` + ``PolynomialDecayLR`` pair instead, decaying over global steps ``0..decay_steps`` (so it reaches
+``end_learning_rate`` at step ``decay_steps``) and using the warm-up ramp for the first ``warmup_steps`` steps.
+Weight decay skips LayerNorm parameters and biases, as in BERT and ERNIE.
 """
 import mindspore as ms
 from mindspore import nn, ops
@@ -10,22 +13,38 @@ OPTIMIZERS = ("AdamWeightDecay", "Lamb", "Momentum")
 
 
 class WarmupPolynomialDecayLR(nn.learning_rate_schedule.LearningRateSchedule):
-    """lr(step) = peak * step / warmup during warm-up, then (peak - end) * (1 - progress)^power + end."""
+    """lr(step) = peak * step / warmup during warm-up, then (peak - end) * (1 - progress)^power + end, where
+    progress = clip(step - decay_start, 0, decay_steps) / decay_steps: decay_start is the end of warm-up and
+    decay_steps the rest of training by default; with ``decay_steps`` given, decay_start is 0 (the model zoo's)."""
 
-    def __init__(self, learning_rate, total_steps, warmup_steps=0, end_learning_rate=0.0, power=1.0):
+    def __init__(self, learning_rate, total_steps, warmup_steps=0, end_learning_rate=0.0, power=1.0,
+                 decay_steps=None):
         super().__init__()
         if total_steps <= 0:
             raise ValueError(f"total_steps must be positive, got {total_steps}")
+        if warmup_steps < 0:
+            raise ValueError(f"warmup_steps must be >= 0, got {warmup_steps}")
+        if not 0.0 <= end_learning_rate <= learning_rate:
+            raise ValueError(f"end_learning_rate must be in [0, learning_rate={learning_rate}], "
+                             f"got {end_learning_rate}")
+        if power <= 0:
+            raise ValueError(f"power must be positive, got {power}")
+        if decay_steps is not None and decay_steps <= warmup_steps:
+            raise ValueError(f"decay_steps ({decay_steps}) must be greater than warmup_steps ({warmup_steps}): the "
+                             f"decay counts from step 0 and would be over before warm-up ends")
         self.learning_rate = float(learning_rate)
         self.end_learning_rate = float(end_learning_rate)
         self.total_steps = int(total_steps)
         self.warmup_steps = int(warmup_steps)
         self.power = float(power)
-        self.decay_steps = max(self.total_steps - self.warmup_steps, 1)
+        if decay_steps is None:
+            self.decay_start, self.decay_steps = self.warmup_steps, max(self.total_steps - self.warmup_steps, 1)
+        else:
+            self.decay_start, self.decay_steps = 0, int(decay_steps)
 
     def construct(self, global_step):
         step = ops.cast(global_step, ms.float32)
-        progress = ops.clip_by_value(step - self.warmup_steps, 0.0, float(self.decay_steps)) / self.decay_steps
+        progress = ops.clip_by_value(step - self.decay_start, 0.0, float(self.decay_steps)) / self.decay_steps
         decayed = (self.learning_rate - self.end_learning_rate) * ops.pow(1.0 - progress, self.power) \
             + self.end_learning_rate
         if self.warmup_steps > 0:
@@ -37,7 +56,7 @@ class WarmupPolynomialDecayLR(nn.learning_rate_schedule.LearningRateSchedule):
         """The same schedule in plain Python, for logging without touching the graph."""
         if self.warmup_steps > 0 and step < self.warmup_steps:
             return self.learning_rate * step / self.warmup_steps
-        progress = min(max(step - self.warmup_steps, 0), self.decay_steps) / self.decay_steps
+        progress = min(max(step - self.decay_start, 0), self.decay_steps) / self.decay_steps
         return (self.learning_rate - self.end_learning_rate) * (1.0 - progress) ** self.power + self.end_learning_rate
 
 
@@ -93,12 +112,24 @@ def no_weight_decay(param_name):
 
 
 def build_optimizer(params, name="AdamWeightDecay", learning_rate=5e-5, total_steps=1, warmup_proportion=0.1,
-                    weight_decay=0.01, end_learning_rate=0.0, power=1.0, momentum=0.9, eps=1e-6):
-    """Returns ``(optimizer, schedule)``; ``params`` is the list of trainable parameters."""
+                    weight_decay=0.01, end_learning_rate=0.0, power=1.0, momentum=0.9, eps=1e-6, warmup_steps=None,
+                    decay_steps=None):
+    """Returns ``(optimizer, schedule)``; ``params`` is the list of trainable parameters.
+
+    ``warmup_steps`` (when not None) overrides ``warmup_proportion`` of ``total_steps``; ``decay_steps`` switches
+    the decay to the model zoo's (see the module docstring). ``eps`` goes to AdamWeightDecay and Lamb, ``momentum``
+    to Momentum; Momentum takes no weight decay.
+    """
     if name not in OPTIMIZERS:
         raise ValueError(f"unknown optimizer {name!r}: choose one of {OPTIMIZERS}")
-    warmup_steps = int(round(total_steps * warmup_proportion))
-    schedule = WarmupPolynomialDecayLR(learning_rate, total_steps, warmup_steps, end_learning_rate, power)
+    if eps <= 0:
+        raise ValueError(f"eps must be positive, got {eps}")
+    if not 0.0 <= momentum < 1.0:
+        raise ValueError(f"momentum must be in [0, 1), got {momentum}")
+    if warmup_steps is None:
+        warmup_steps = int(round(total_steps * warmup_proportion))
+    schedule = WarmupPolynomialDecayLR(learning_rate, total_steps, warmup_steps, end_learning_rate, power,
+                                       decay_steps)
     if name == "Momentum":
         return nn.Momentum(params, learning_rate=schedule, momentum=momentum), schedule
     decay = [p for p in params if not no_weight_decay(p.name)]
