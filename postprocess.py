@@ -40,7 +40,8 @@ def postprocess(argv=None):
     meta = read_json(meta_path)
     sidecar = meta["model"]
     info = sidecar_info(sidecar, meta_path)
-    task = build_task(info, EvalOptions(dataset_format=meta["dataset_format"], eval_json_path=meta["eval_json_path"]))
+    task = build_task(info, EvalOptions(dataset_format=meta["dataset_format"], eval_json_path=meta["eval_json_path"],
+                                        schema_file=meta.get("schema_file", "")))
     data = task.load(meta["data_file"], is_training=False)
     num_rows, names = meta["num_examples"], meta["files"]
     expected = data.columns[task.reference_column]

@@ -20,6 +20,7 @@ from src.assessment_method import format_metrics
 from src.cli import add_flags, new_parser, run_cli
 from src.data.common import InputError, iter_lines
 from src.fileio import write_jsonl
+from src.progress import set_enabled as set_progress_bars
 from src.serving.predictor import Predictor
 from src.tasks.registry import TASKS
 
@@ -93,6 +94,7 @@ def write_results(records, predictor, output_file, progress_bar):
 
 def predict(argv=None):
     args = build_parser().parse_args(argv)
+    set_progress_bars(args.progress_bar)
     single = {k: getattr(args, k) for k in ("text", "text_b", "context", "question") if getattr(args, k) is not None}
     if sum(map(bool, (single, args.input_file, args.eval_data_file_path))) != 1:
         raise ValueError("give one of: the inputs of one example (--text, or --context and --question), "

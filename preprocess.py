@@ -50,13 +50,14 @@ def preprocess(argv=None):
     args = build_parser().parse_args(argv)
     sidecar = read_sidecar(args.model)
     info = sidecar_info(sidecar, sidecar_path(args.model))
-    task = build_task(info, EvalOptions(dataset_format=args.dataset_format, eval_json_path=args.eval_json_path))
+    task = build_task(info, EvalOptions(dataset_format=args.dataset_format, eval_json_path=args.eval_json_path,
+                                        schema_file=args.schema_file_path))
     check_model(args, task)
     result_path = os.path.abspath(args.result_path)
     if os.path.exists(result_path) and not os.path.isfile(os.path.join(result_path, META_FILE)):
         raise ValueError(f"{result_path} exists and is not an earlier preprocess.py output; choose another path")
     data = task.load(args.eval_data_file_path, is_training=False)
-    if args.schema_file_path:
+    if args.schema_file_path and args.dataset_format == "mindrecord":
         check_schema(args.schema_file_path, data.columns, args.eval_data_file_path)
     rows = data.columns["input_ids"]
     if rows.shape[1] != info.max_seq_len:
@@ -73,7 +74,8 @@ def preprocess(argv=None):
         names = write_bin_inputs(data.columns, data.columns[task.reference_column], tmp_dir, info.task_type,
                                  batch_size)
         meta = {"model_path": os.path.abspath(args.model), "data_file": os.path.abspath(args.eval_data_file_path),
-                "dataset_format": args.dataset_format,
+                "dataset_format": args.dataset_format, "schema_file": os.path.abspath(args.schema_file_path)
+                if args.schema_file_path else "",
                 "eval_json_path": os.path.abspath(args.eval_json_path) if args.eval_json_path else "",
                 "num_examples": len(rows), "batch_size": batch_size, "files": names, "model": sidecar}
         write_json(meta, os.path.join(tmp_dir, META_FILE))

@@ -118,7 +118,8 @@ def ms_train(args, _config):
     optimizer, _ = build_optimizer(loss_net.trainable_params(), "AdamWeightDecay", 2e-5, total_steps=1000)
     step = TrainStep(loss_net, optimizer, max_grad_norm=1.0)
     step.set_train(True)
-    batch = [Tensor(a) for a in random_batch(config, args.batch, args.seq_len)]
+    ids, mask, segments, labels = random_batch(config, args.batch, args.seq_len)
+    batch = [Tensor(a) for a in (ids, segments, mask, labels)]  # the loss cell takes the model's input order
     return time_calls(lambda: step(*batch)[0].asnumpy(), args.warmup, args.steps)
 
 

@@ -332,8 +332,8 @@ def format_metrics(metrics):
         lines.append(f"acc_num {metrics.get('acc_num')}, total_num {metrics.get('total_num')}, "
                      f"accuracy {metrics['accuracy']:.6f}")
         done |= {"acc_num", "total_num", "accuracy"}
-    for key, name in (("exact_match", "EM"), ("precision", "Precision"), ("recall", "Recall"), ("f1", "F1"),
-                      ("mrr", "MRR"), ("mcc", "MCC"), ("spearman", "Spearman")):
+    for key, name in (("exact_match", "EM"), ("macro_f1", "Macro-F1"), ("precision", "Precision"),
+                      ("recall", "Recall"), ("f1", "F1"), ("mrr", "MRR"), ("mcc", "MCC"), ("spearman", "Spearman")):
         if key in metrics:
             lines.append(f"{name} {metrics[key]:.6f}")
             done.add(key)
@@ -342,9 +342,9 @@ def format_metrics(metrics):
             continue
         if key == "per_type":
             for entity_type, counts in value.items():
+                tallies = ", ".join(f"{k} {v}" for k, v in counts.items() if k not in ("precision", "recall", "f1"))
                 lines.append(f"{entity_type}: Precision {counts['precision']:.6f}, Recall {counts['recall']:.6f}, "
-                             f"F1 {counts['f1']:.6f} (gold {counts['gold']}, pred {counts['pred']}, "
-                             f"correct {counts['correct']})")
+                             f"F1 {counts['f1']:.6f} ({tallies})")
         else:
             lines.append(f"{key} {value:.6f}" if isinstance(value, float) else f"{key} {value}")
     return "\n".join(lines)

@@ -7,12 +7,14 @@ Booleans take the seed's ``true|false`` (a bare flag also means true). ``run_cli
 about bad input into one line ``error: ...`` and a non-zero exit; ``--debug true`` shows the traceback instead.
 """
 import argparse
+import dataclasses
 import os
 import sys
 
 from .ernie_model import check_compute_dtype, load_config
 from .fileio import copy_atomic
 from .tokenizer import ErnieTokenizer, check_vocab_fits
+from .train_config import TrainConfig, load_train_config
 
 
 def str2bool(value):
@@ -81,10 +83,11 @@ FLAGS = {
     "eval_data_shuffle": _bool(["--eval_data_shuffle"], "accepted for the seed's scripts; evaluation keeps the order"),
     "train_data_file_path": _flag(["--train_data_file_path"], "training data", default=""),
     "eval_data_file_path": _flag(["--eval_data_file_path"], "evaluation data (dev during training)", default=""),
-    "dataset_format": _flag(["--dataset_format"], "data files: raw (TSV / SQuAD JSON) or converted records",
-                            default="raw", choices=["raw", "mindrecord"]),
+    "dataset_format": _flag(["--dataset_format"], "data files: raw (TSV / JSON) or converted records",
+                            default="raw", choices=["raw", "mindrecord", "tfrecord"]),
     "schema_file_path": _flag(["--schema_file_path", "--schema_dir"],
-                              "schema JSON naming the columns the records must have", default=""),
+                              "schema JSON: the columns MindRecord data must have; TFRecord's column types and "
+                              "shapes (the seed's format)", default=""),
     "eval_json_path": _flag(["--eval_json_path"], "MRC from records: the SQuAD JSON they were made from",
                             default=""),
     "columns": _flag(["--columns"], "TSV files without a header row: their column names, e.g. text_a,text_b,label",
@@ -117,14 +120,30 @@ FLAGS = {
     "eval_batch_size": _flag(["--eval_batch_size"], "evaluation batch size", type=int, default=32),
     "learning_rate": _flag(["--learning_rate"], "peak learning rate (default: the task's)", type=float,
                            default=None),
-    "optimizer": _flag(["--optimizer"], "optimizer", default="AdamWeightDecay",
+    "optimizer": _flag(["--optimizer"], "optimizer (default: --train_config's, else AdamWeightDecay)", default=None,
                        choices=["AdamWeightDecay", "Lamb", "Momentum"]),
+    "train_config": _flag(["--train_config"], "YAML or JSON file with the seed's optimizer, schedule and loss-scale "
+                                              "table (see src/train_config.py); flags given win over it",
+                          default=""),
+    "end_learning_rate": _flag(["--end_learning_rate"], "learning rate at the end of the decay (default 0)",
+                               type=float, default=None),
+    "power": _flag(["--power"], "power of the polynomial decay (default 1: linear)", type=float, default=None),
+    "decay_steps": _flag(["--decay_steps"], "the seed's decay length, counted from step 0 (default: decay to the "
+                                            "last step)", type=int, default=None),
+    "eps": _flag(["--eps"], "AdamWeightDecay / Lamb epsilon (default 1e-6)", type=float, default=None),
+    "momentum": _flag(["--momentum"], "Momentum's momentum (default 0.9)", type=float, default=None),
+    "loss_scale_value": _flag(["--loss_scale_value"], "float16: initial dynamic loss scale (default 2^16)",
+                              type=float, default=None),
+    "scale_factor": _flag(["--scale_factor"], "float16: loss scale factor on overflow (default 2)", type=float,
+                          default=None),
+    "scale_window": _flag(["--scale_window"], "float16: steps without overflow before the scale grows (default "
+                                              "1000)", type=int, default=None),
     "warmup_proportion": _flag(["--warmup_proportion"], "share of the steps with linear warm-up", type=float,
                                default=0.1),
     "warmup_steps": _flag(["--warmup_steps"], ">= 0: warm-up steps, overriding --warmup_proportion", type=int,
                           default=-1),
-    "weight_decay": _flag(["--weight_decay"], "decoupled weight decay (not on LayerNorm and biases)", type=float,
-                          default=0.01),
+    "weight_decay": _flag(["--weight_decay"], "decoupled weight decay, not on LayerNorm and biases (default 0.01)",
+                          type=float, default=None),
     "max_grad_norm": _flag(["--max_grad_norm"], "global-norm gradient clipping (0: off)", type=float, default=1.0),
     "shuffle": _bool(["--train_data_shuffle", "--do_shuffle"], "shuffle the training data each epoch", default=True),
     "eval_every": _flag(["--eval_every"], "evaluate every N steps (0: at each epoch end)", type=int, default=0),
@@ -172,6 +191,28 @@ def run_cli(main, argv=None):
         if isinstance(err, OSError) and err.filename and str(err.filename) not in message:
             message = f"{err.filename}: {message}"
         raise SystemExit(f"error: {message}") from None
+
+
+OPTIMIZER_FLAGS = ("optimizer", "train_config", "learning_rate", "end_learning_rate", "power", "warmup_steps",
+                   "warmup_proportion", "decay_steps", "weight_decay", "eps", "momentum", "max_grad_norm",
+                   "loss_scale_value", "scale_factor", "scale_window")
+
+
+def optimizer_settings(args, default_learning_rate):
+    """``(optimizer name, OptimizerSettings, LossScaleSettings, compute type or None)`` from ``--train_config`` (the
+    seed's table) with the flags the user gave winning over it."""
+    table = load_train_config(args.train_config) if args.train_config else TrainConfig()
+    name = args.optimizer or table.optimizer or "AdamWeightDecay"
+    settings = table.optimizer_settings(name).with_overrides(
+        learning_rate=args.learning_rate, end_learning_rate=args.end_learning_rate, power=args.power,
+        warmup_steps=args.warmup_steps if args.warmup_steps >= 0 else None, decay_steps=args.decay_steps,
+        weight_decay=args.weight_decay, eps=args.eps, momentum=args.momentum)
+    settings = settings.with_overrides(learning_rate=settings.learning_rate or default_learning_rate,
+                                       weight_decay=0.01 if settings.weight_decay is None else settings.weight_decay)
+    loss_scale = dataclasses.replace(table.loss_scale, **{
+        key: value for key, value in (("loss_scale_value", args.loss_scale_value), ("scale_factor", args.scale_factor),
+                                      ("scale_window", args.scale_window)) if value is not None})
+    return name, settings, loss_scale, table.compute_type
 
 
 def _debug_requested(argv):

@@ -377,10 +377,11 @@ class ErniePooler(nn.Cell):
 class ErnieModel(nn.Cell):
     """``model(input_ids, token_type_ids, attention_mask) -> (sequence_output, pooled_output)``.
 
-    Inputs are int32 ``[batch, seq]``; ``attention_mask`` is 1 for real tokens and 0 for padding.
+    Inputs are int32 ``[batch, seq]``; ``attention_mask`` is 1 for real tokens and 0 for padding. Without the pooling
+    layer (``add_pooling_layer=False``, the token and span heads, as in Hugging Face) ``pooled_output`` is None.
     """
 
-    def __init__(self, config):
+    def __init__(self, config, add_pooling_layer=True):
         super().__init__()
         self.config = config
         dtype = _DTYPES[config.compute_dtype]
@@ -389,7 +390,7 @@ class ErnieModel(nn.Cell):
         if self.use_relative_positions:
             self.relative_positions = RelativePositionEmbeddings(config)
         self.encoder = ErnieEncoder(config, dtype)
-        self.pooler = ErniePooler(config, dtype)
+        self.pooler = ErniePooler(config, dtype) if add_pooling_layer else None
 
     def construct(self, input_ids, token_type_ids, attention_mask):
         # Padding keys get -10000 before the softmax, as in ERNIE's Paddle implementation.
@@ -404,6 +405,8 @@ class ErnieModel(nn.Cell):
             sequence_output = self.encoder(embeddings, attention_bias, self.relative_positions(seq_len))
         else:
             sequence_output = self.encoder(embeddings, attention_bias)
+        if self.pooler is None:
+            return sequence_output, None
         return sequence_output, self.pooler(sequence_output)
 
 

@@ -29,7 +29,7 @@ TEMP_MARK = ".partial"
 # folders in which MindRecord files and exported models are written before they are moved into place.
 _STALE_FILE = re.compile(r"\.[^/]+\.[a-z0-9_]{8}\.partial(\.[A-Za-z0-9]+)?"
                          r"|\.[^/]+\.[A-Za-z0-9]+\.[a-z0-9_]{8}(\.ckpt|\.tmp|\.onnx)?")
-_STALE_FOLDER = re.compile(r"\.tmp-mindrecord-[a-z0-9_]{8}|tmp-export-[a-z0-9_]{8}")
+_STALE_FOLDER = re.compile(r"\.tmp-mindrecord-[a-z0-9_]{8}|\.?tmp-export-[a-z0-9_]{8}|\.tmp-preprocess-[a-z0-9_]{8}")
 
 
 def read_json(path):

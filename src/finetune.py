@@ -4,16 +4,20 @@
 Everything a flag can get wrong is checked before a graph is built. Evaluating a trained model takes its
 ``max_seq_len``, labels and CRF setting from the ``task.json`` beside the checkpoint unless a flag overrides them.
 """
+import dataclasses
 import hashlib
+import json
 import logging
 import os
 
 from . import assessment_method as metrics_lib
 from .checkpoint import load_weights, log_report
-from .cli import add_flags, model_config_and_tokenizer, new_parser, run_cli, save_model_files
+from .cli import (OPTIMIZER_FLAGS, add_flags, model_config_and_tokenizer, new_parser, optimizer_settings, run_cli,
+                  save_model_files)
 from .data.common import read_label_map
 from .data.mindrecord import check_schema
 from .fileio import write_json
+from .progress import set_enabled as set_progress_bars
 from .runtime import distributed_context, init_runtime
 from .serving.runtime import find_checkpoint, trained_task_info
 from .tasks.base import EvalOptions
@@ -28,9 +32,9 @@ FINETUNE_FLAGS = (
     "assessment_method", "task_data_dir", "eval_split", "train_data_file_path", "eval_data_file_path",
     "eval_json_path", "vocab_file", "label_map_file", "load_pretrain_checkpoint_path", "load_finetune_checkpoint_path",
     "output_dir", "overwrite_output_dir", "shuffle", "eval_data_shuffle", "schema_file_path", "dataset_format",
-    "columns", "config", "compute_dtype", "learning_rate", "batch_size", "eval_batch_size", "max_seq_len",
-    "max_query_len", "doc_stride", "max_answer_len", "n_best_size", "warmup_proportion", "weight_decay", "optimizer",
-    "max_grad_norm", "seed", "max_steps", "eval_every", "eval_during_training", "log_every", "save_every",
+    "columns", "config", "compute_dtype", "batch_size", "eval_batch_size", "max_seq_len", "max_query_len",
+    "doc_stride", "max_answer_len", "n_best_size", *OPTIMIZER_FLAGS, "seed", "max_steps", "eval_every",
+    "eval_during_training", "log_every", "save_every",
     "keep_checkpoint_max", "resume", "skip_bad_examples", "max_train_samples", "max_eval_samples", "progress_bar",
     "debug")
 
@@ -116,8 +120,11 @@ def _fingerprint(path):
 
 
 def run(args):
+    set_progress_bars(args.progress_bar)
     _check_flags(args)
     info = task_info(args)
+    spec = TASKS.get(info.task_type)
+    optimizer = optimizer_settings(args, spec.learning_rate if spec else None) if args.do_train else None
     task_cls = task_class(info.kind)
     options = eval_options(args, info)
     device_target = init_runtime(args.device_target, args.device_id, args.seed)
@@ -127,13 +134,11 @@ def run(args):
     if weights_path and os.path.isdir(weights_path):
         weights_path = find_checkpoint(weights_path)
     config, config_source, tokenizer = model_config_and_tokenizer(
-        args.config, args.vocab_file, weights_path, args.compute_dtype, device_target)
-    if info.max_seq_len > config.max_position_embeddings:
-        raise ValueError(f"max_seq_len {info.max_seq_len} exceeds max_position_embeddings "
-                         f"{config.max_position_embeddings} of {config_source}")
+        args.config, args.vocab_file, weights_path, args.compute_dtype or (optimizer and optimizer[3]), device_target)
+    config.check_sequence_length(info.max_seq_len, "--max_seq_len" if args.max_seq_len else "the task's max_seq_len")
     label_map = label_map_of(info, args.label_map_file if args.do_train else "")
     task = task_cls(info, tokenizer, options, label_map)
-    if args.assessment_method and metrics_lib.metric_key(options.assessment_method) not in task.metric_names:
+    if args.assessment_method and task.metric_key(options.assessment_method) not in task.metric_names:
         raise ValueError(f"--assessment_method {options.assessment_method}: a {info.task_type} evaluation reports "
                          f"{', '.join(task.metric_names)}")
     output_dir = args.output_dir or os.path.join("output", info.task_type)
@@ -141,13 +146,9 @@ def run(args):
                 tokenizer.vocab_file)
 
     model = task.build_model(config)
-    eval_data = task.load(args.eval_data_file_path, is_training=False) if args.do_eval else None
-    if eval_data and args.schema_file_path:
-        check_schema(args.schema_file_path, eval_data.columns, eval_data.source)
+    eval_data = load_checked(task, args.eval_data_file_path, False, args, config) if args.do_eval else None
     if args.do_train:
-        train_data = task.load(args.train_data_file_path, is_training=True)
-        if args.schema_file_path:
-            check_schema(args.schema_file_path, train_data.columns, train_data.source)
+        train_data = load_checked(task, args.train_data_file_path, True, args, config)
         if args.load_pretrain_checkpoint_path:
             log_report(load_weights(model, weights_path), weights_path, model)
         else:
@@ -158,7 +159,8 @@ def run(args):
             save_model_files(output_dir, config, tokenizer)
             write_json(info.to_dict(), os.path.join(output_dir, "task.json"))
         select_best = eval_data is not None and args.eval_during_training
-        training = training_config(args, info, config, output_dir, world_size, select_best, options)
+        best_metric = task.metric_key(options.assessment_method) if select_best else ""
+        training = training_config(args, info, config, output_dir, world_size, best_metric, optimizer)
         Trainer(task.loss_cell(model), model, train_data.columns, task.train_columns, training,
                 evaluate=(lambda m: task.evaluate(m, eval_data)) if select_best else None, rank=rank,
                 world_size=world_size, summarize=task.summarize).train()
@@ -174,7 +176,7 @@ def run(args):
     if args.do_eval and rank == 0:
         split = os.path.splitext(os.path.basename(args.eval_data_file_path.rstrip("/")))[0]
         os.makedirs(output_dir, exist_ok=True)
-        predictions_path = os.path.join(output_dir, f"{split}_predictions{task.predictions_suffix}")
+        predictions_path = os.path.join(output_dir, task.predictions_file(split))
         metrics = task.evaluate(model, eval_data, predictions_path)
         print(metrics_lib.format_metrics(metrics), flush=True)
         write_json(metrics, os.path.join(output_dir, f"{split}_metrics.json"))
@@ -183,27 +185,43 @@ def run(args):
     return None
 
 
-def training_config(args, info, config, output_dir, world_size, select_best, options):
+def load_checked(task, path, is_training, args, config):
+    """``task.load`` plus the checks the data and the model must pass together, before any graph is built."""
+    data = task.load(path, is_training)
+    if args.schema_file_path and args.dataset_format == "mindrecord":
+        check_schema(args.schema_file_path, data.columns, data.source)
+    config.check_type_vocab(int(data.columns["segment_ids"].max(initial=0)) + 1, data.source)
+    if data.columns["input_ids"].max(initial=0) >= config.vocab_size:
+        raise ValueError(f"{data.source}: token id {int(data.columns['input_ids'].max())} does not fit vocab_size "
+                         f"{config.vocab_size} of the model config")
+    return data
+
+
+def training_config(args, info, config, output_dir, world_size, metric_for_best, optimizer):
     spec = task_spec(info.task_type)
     epochs = args.epoch_num or spec.epoch_num
     batch_size = args.batch_size or spec.batch_size
-    learning_rate = args.learning_rate or spec.learning_rate
+    name, settings, loss_scale, _ = optimizer
+    schedule = {"optimizer": name, **dataclasses.asdict(settings), "warmup_proportion": args.warmup_proportion,
+                "max_grad_norm": args.max_grad_norm, **dataclasses.asdict(loss_scale)}
     run_description = {
         "task": info.to_dict(), "model": config.to_dict(), "train_data": _fingerprint(args.train_data_file_path),
         "dataset_format": args.dataset_format, "max_train_samples": args.max_train_samples,
         "pretrained": _fingerprint(args.load_pretrain_checkpoint_path) if args.load_pretrain_checkpoint_path else None,
         "batch_size": batch_size, "world_size": world_size, "epochs": epochs, "max_steps": args.max_steps,
-        "learning_rate": learning_rate, "optimizer": args.optimizer, "warmup_proportion": args.warmup_proportion,
-        "weight_decay": args.weight_decay, "max_grad_norm": args.max_grad_norm, "seed": args.seed,
-        "shuffle": args.shuffle}
+        "schedule": schedule, "seed": args.seed, "shuffle": args.shuffle}
+    logger.info("optimizer %s", json.dumps(schedule))
     return TrainingConfig(
-        output_dir=output_dir, epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
-        optimizer=args.optimizer, warmup_proportion=args.warmup_proportion, weight_decay=args.weight_decay,
-        max_grad_norm=args.max_grad_norm, max_steps=args.max_steps, eval_every=args.eval_every,
-        log_every=args.log_every, save_every=args.save_every, keep_checkpoint_max=args.keep_checkpoint_max,
-        checkpoint_prefix=info.task_type, seed=args.seed, shuffle=args.shuffle, resume=args.resume,
-        overwrite_output_dir=args.overwrite_output_dir, loss_scale=config.compute_dtype == "float16",
-        metric_for_best=metrics_lib.metric_key(options.assessment_method) if select_best else "",
+        output_dir=output_dir, epochs=epochs, batch_size=batch_size, optimizer=name,
+        learning_rate=settings.learning_rate, warmup_proportion=args.warmup_proportion,
+        weight_decay=settings.weight_decay, end_learning_rate=settings.end_learning_rate, power=settings.power,
+        warmup_steps=settings.warmup_steps, decay_steps=settings.decay_steps, eps=settings.eps,
+        momentum=settings.momentum, max_grad_norm=args.max_grad_norm, max_steps=args.max_steps,
+        eval_every=args.eval_every, log_every=args.log_every, save_every=args.save_every,
+        keep_checkpoint_max=args.keep_checkpoint_max, checkpoint_prefix=info.task_type, seed=args.seed,
+        shuffle=args.shuffle, resume=args.resume, overwrite_output_dir=args.overwrite_output_dir,
+        loss_scale=config.compute_dtype == "float16", **dataclasses.asdict(loss_scale),
+        metric_for_best=metric_for_best,
         progress_bar=args.progress_bar, run_description=run_description)
 
 

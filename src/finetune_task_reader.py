@@ -1,4 +1,5 @@
-"""Convert a fine-tuning data file to MindRecord (the model zoo's converter command, kept under its name)::
+"""Convert a fine-tuning data file to MindRecord or TFRecord (the model zoo's converter command, kept under its
+name)::
 
     python -m src.finetune_task_reader --task_type xnli --vocab_path vocab.txt --max_seq_len 512 \\
         --input_file dev.tsv --output_file dev.mindrecord --is_training false
@@ -9,6 +10,7 @@ import logging
 
 from .cli import add_flags, new_parser, run_cli, str2bool
 from .data.mindrecord import write_mindrecord
+from .data.tfrecord import write_tfrecord, write_tfrecord_schema
 from .tasks.base import EvalOptions
 from .tasks.registry import TASKS, default_task_info, label_map_of, task_class
 from .tokenizer import ErnieTokenizer
@@ -24,7 +26,9 @@ def build_parser():
               vocab_file={"required": True}, max_seq_len={"default": 128})
     add("--do_lower_case", type=str2bool, default=True, help="lower-case and strip accents (ERNIE's vocab)")
     add("--input_file", required=True, help="the data file (TSV, NER, SQuAD JSON)")
-    add("--output_file", required=True, help="MindRecord to write (path0, path1 ... with --shard_num > 1)")
+    add("--output_file", required=True, help="records to write (MindRecord: path0, path1 ... with --shard_num > 1)")
+    add("--output_format", default="mindrecord", choices=["mindrecord", "tfrecord"],
+        help="MindRecord, or TFRecord (tf.train.Example rows, with the seed's schema file OUTPUT_FILE.schema.json)")
     add("--shard_num", type=int, default=1, help="MindRecord shards")
     add("--is_training", type=str2bool, default=False, help="MRC: training windows (answer positions) or "
                                                             "evaluation windows (unique ids)")
@@ -44,7 +48,11 @@ def convert(argv=None):
     columns = task.load(args.input_file, is_training=args.is_training).columns
     if "qids" in columns and (columns["qids"] < 0).all():  # no question groups in this file
         del columns["qids"]
-    write_mindrecord(columns, args.output_file, args.shard_num)
+    if args.output_format == "tfrecord":
+        write_tfrecord(columns, args.output_file)
+        write_tfrecord_schema(columns, args.output_file + ".schema.json")
+    else:
+        write_mindrecord(columns, args.output_file, args.shard_num)
     logger.info("%s -> %s: %d records", args.input_file, args.output_file, len(columns["input_ids"]))
 
 

@@ -35,7 +35,7 @@ class ErnieForTokenClassification(nn.Cell):
         super().__init__()
         self.num_labels = num_labels
         self.use_crf = use_crf
-        self.ernie = ErnieModel(config)
+        self.ernie = ErnieModel(config, add_pooling_layer=False)
         self.dropout = nn.Dropout(p=config.hidden_dropout_prob)
         self.classifier = Dense(config.hidden_size, num_labels, config.initializer_range)
         if use_crf:
@@ -51,7 +51,7 @@ class ErnieForQuestionAnswering(nn.Cell):
 
     def __init__(self, config):
         super().__init__()
-        self.ernie = ErnieModel(config)
+        self.ernie = ErnieModel(config, add_pooling_layer=False)
         self.dropout = nn.Dropout(p=config.hidden_dropout_prob)
         self.qa_outputs = Dense(config.hidden_size, 2, config.initializer_range)
 

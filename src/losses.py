@@ -47,7 +47,8 @@ class SequenceClassificationLoss(nn.Cell):
 
 
 class TokenClassificationLoss(nn.Cell):
-    """Token cross-entropy averaged over real tokens (padding excluded), or the CRF's mean negative log-likelihood."""
+    """Token cross-entropy averaged over real tokens (padding excluded), or the CRF's mean negative log-likelihood;
+    also returns the correct tag predictions and the number of real tokens in the batch."""
 
     def __init__(self, model):
         super().__init__(auto_prefix=False)
@@ -66,7 +67,7 @@ class TokenClassificationLoss(nn.Cell):
             token_loss = self.cross_entropy(ops.reshape(emissions, (-1, num_labels)), ops.reshape(label_ids, (-1,)))
             loss = ops.reduce_sum(token_loss * ops.reshape(weights, (-1,))) / ops.maximum(
                 self.token_count(ops.reduce_sum(weights)), 1.0)
-        return loss, _correct_count(emissions, label_ids, weights)
+        return loss, _correct_count(emissions, label_ids, weights), ops.reduce_sum(weights)
 
 
 class QuestionAnsweringLoss(nn.Cell):

@@ -14,6 +14,7 @@ Examples::
     msrun --worker_num=2 --local_worker_num=2 --master_addr=127.0.0.1 --master_port=8118 --log_dir=ms_log \\
         --join=True run_ernie_pretrain.py --data_dir pretrain.mindrecord --vocab_file vocab.txt --distribute true
 """
+import dataclasses
 import logging
 import os
 
@@ -21,13 +22,15 @@ import numpy as np
 from mindspore import Tensor
 
 from .checkpoint import load_weights, log_report
-from .cli import add_flags, model_config_and_tokenizer, new_parser, run_cli, save_model_files, str2bool
+from .cli import (OPTIMIZER_FLAGS, add_flags, model_config_and_tokenizer, new_parser, optimizer_settings, run_cli,
+                  save_model_files, str2bool)
 from .data.mindrecord import check_schema
 from .data.pretraining import (COLUMNS, DATA_FORMATS, MASKING_STRATEGIES, load_pretraining_data, parse_mix,
-                               read_pretraining_mindrecord)
-from .dataset import eval_batches, num_examples, steps_per_epoch
+                               read_pretraining_mindrecord, read_pretraining_tfrecord)
+from .dataset import eval_batches, num_examples
 from .heads import ErnieForPretraining
 from .losses import PretrainingLoss
+from .progress import set_enabled as set_progress_bars
 from .runtime import distributed_context, init_runtime
 from .trainer import Trainer, TrainingConfig
 
@@ -43,7 +46,8 @@ def build_parser():
     add("--device_num", type=int, default=1, help="processes expected with --distribute (checked)")
     add_flags(parser, "epoch_num", "max_steps", epoch_num={"default": 1, "help": "epochs"})
     add("--data_dir", required=True, help="MindRecord file / shards / directory, or raw input (--data_format)")
-    add("--data_format", default="mindrecord", choices=("mindrecord",) + DATA_FORMATS, help="format of --data_dir")
+    add("--data_format", default="mindrecord", choices=("mindrecord", "tfrecord") + DATA_FORMATS,
+        help="format of --data_dir")
     add_flags(parser, "schema_file_path")
     add("--eval_data", default="", help="held-out data (same format as --data_dir): MLM and NSP accuracy")
     add_flags(parser, "eval_every", "eval_batch_size", "vocab_file", "config")
@@ -53,10 +57,9 @@ def build_parser():
     add("--max_predictions_per_seq", type=int, default=None, help="raw input: default ceil(0.15 x max_seq_len)")
     add("--dupe_factor", type=int, default=1, help="raw input: masked copies of the data")
     add("--short_seq_prob", type=float, default=0.1, help="raw input: share of shorter sequences")
-    add_flags(parser, "skip_bad_examples", "batch_size", "learning_rate", "optimizer", "warmup_steps",
-              "warmup_proportion", "weight_decay", "max_grad_norm", "compute_dtype",
+    add_flags(parser, "skip_bad_examples", "batch_size", *OPTIMIZER_FLAGS, "compute_dtype",
               batch_size={"default": 32, "help": "batch size per process"},
-              learning_rate={"default": 1e-4, "help": "peak learning rate"})
+              learning_rate={"help": "peak learning rate (default: --train_config's, else 1e-4)"})
     add("--enable_lossscale", type=str2bool, nargs="?", const=True, default=True, metavar="true|false",
         help="dynamic loss scaling (float16 compute only)")
     add_flags(parser, "shuffle", "seed", "load_pretrain_checkpoint_path", "output_dir", "overwrite_output_dir",
@@ -71,6 +74,8 @@ def build_parser():
 def load_data(path, args, tokenizer):
     if args.data_format == "mindrecord":
         columns = read_pretraining_mindrecord(path)
+    elif args.data_format == "tfrecord":
+        columns = read_pretraining_tfrecord(path, args.schema_file_path)
     else:
         columns, stats = load_pretraining_data(
             path, args.data_format, tokenizer, args.max_seq_len, args.masking,
@@ -115,6 +120,7 @@ def summarize_train_outputs(sums, rank_steps, examples):
 
 
 def run(args):
+    set_progress_bars(args.progress_bar)
     output_dir = args.output_dir or os.path.join("output", "pretrain")
     device_target = init_runtime(args.device_target, args.device_id, args.seed)
     rank, world_size = distributed_context()
@@ -126,14 +132,15 @@ def run(args):
                        world_size)
 
     weights = args.load_pretrain_checkpoint_path
+    optimizer, settings, loss_scale, compute_type = optimizer_settings(args, 1e-4)
     config, config_source, tokenizer = model_config_and_tokenizer(
-        args.config, args.vocab_file, weights, args.compute_dtype, device_target)
+        args.config, args.vocab_file, weights, args.compute_dtype or compute_type, device_target)
     logger.info("rank %d of %d on %s; model config %s; vocab %s", rank, world_size, device_target, config_source,
                 tokenizer.vocab_file)
 
     train_columns = load_data(args.data_dir, args, tokenizer)
     eval_columns = load_data(args.eval_data, args, tokenizer) if args.eval_data else None
-    if args.schema_file_path:
+    if args.schema_file_path and args.data_format == "mindrecord":
         check_schema(args.schema_file_path, train_columns, args.data_dir)
     seq_len = train_columns["input_ids"].shape[1]
     if seq_len > config.max_position_embeddings:
@@ -147,28 +154,27 @@ def run(args):
         os.makedirs(output_dir, exist_ok=True)
         save_model_files(output_dir, config, tokenizer)
 
-    total_steps = args.max_steps if args.max_steps > 0 else \
-        steps_per_epoch(num_examples(train_columns), args.batch_size, world_size) * args.epoch_num
-    warmup_proportion = args.warmup_proportion
-    if args.warmup_steps >= 0:
-        warmup_proportion = min(args.warmup_steps / max(total_steps, 1), 1.0)
+    schedule = {"optimizer": optimizer, **dataclasses.asdict(settings), "warmup_proportion": args.warmup_proportion,
+                "max_grad_norm": args.max_grad_norm, **dataclasses.asdict(loss_scale)}
     run_description = {
         "data": {"path": os.path.abspath(args.data_dir), "format": args.data_format, "masking": args.masking,
                  "ernie_mix": args.ernie_mix, "max_seq_len": seq_len, "dupe_factor": args.dupe_factor,
                  "examples": num_examples(train_columns)},
         "model": config.to_dict(), "batch_size": args.batch_size, "world_size": world_size,
-        "epochs": args.epoch_num, "max_steps": args.max_steps, "learning_rate": args.learning_rate,
-        "optimizer": args.optimizer, "warmup_proportion": warmup_proportion, "weight_decay": args.weight_decay,
-        "seed": args.seed, "shuffle": args.shuffle}
+        "epochs": args.epoch_num, "max_steps": args.max_steps, "schedule": schedule, "seed": args.seed,
+        "shuffle": args.shuffle}
     training = TrainingConfig(
-        output_dir=output_dir, epochs=args.epoch_num, batch_size=args.batch_size, learning_rate=args.learning_rate,
-        optimizer=args.optimizer, warmup_proportion=warmup_proportion, weight_decay=args.weight_decay,
-        max_grad_norm=args.max_grad_norm, max_steps=args.max_steps, eval_every=args.eval_every,
-        log_every=args.log_every, save_every=args.save_every if args.enable_save_ckpt else 0,
-        keep_checkpoint_max=args.keep_checkpoint_max, checkpoint_prefix="ernie", seed=args.seed,
-        shuffle=args.shuffle, resume=args.resume, overwrite_output_dir=args.overwrite_output_dir,
-        loss_scale=args.enable_lossscale and config.compute_dtype == "float16", progress_bar=args.progress_bar,
-        run_description=run_description)
+        output_dir=output_dir, epochs=args.epoch_num, batch_size=args.batch_size, optimizer=optimizer,
+        learning_rate=settings.learning_rate, warmup_proportion=args.warmup_proportion,
+        weight_decay=settings.weight_decay, end_learning_rate=settings.end_learning_rate, power=settings.power,
+        warmup_steps=settings.warmup_steps, decay_steps=settings.decay_steps, eps=settings.eps,
+        momentum=settings.momentum, max_grad_norm=args.max_grad_norm, max_steps=args.max_steps,
+        eval_every=args.eval_every, log_every=args.log_every,
+        save_every=args.save_every if args.enable_save_ckpt else 0, keep_checkpoint_max=args.keep_checkpoint_max,
+        checkpoint_prefix="ernie", seed=args.seed, shuffle=args.shuffle, resume=args.resume,
+        overwrite_output_dir=args.overwrite_output_dir,
+        loss_scale=args.enable_lossscale and config.compute_dtype == "float16", **dataclasses.asdict(loss_scale),
+        progress_bar=args.progress_bar, run_description=run_description, seed_log_file="pretraining_log.txt")
 
     def evaluate(m):
         return evaluate_pretraining(m, eval_columns, args.eval_batch_size)

@@ -8,8 +8,9 @@ Reading, pairing and masking are in ``src/data/pretraining.py``.
 import logging
 
 from .cli import add_flags, new_parser, run_cli, str2bool
-from .data.pretraining import (DATA_FORMATS, MASKING_STRATEGIES, load_pretraining_data, parse_mix,
-                               write_pretraining_mindrecord)
+from .data.pretraining import (COLUMNS, DATA_FORMATS, MASKING_STRATEGIES, load_pretraining_data, parse_mix,
+                               write_pretraining_mindrecord, write_pretraining_tfrecord)
+from .data.tfrecord import write_tfrecord_schema
 from .tokenizer import ErnieTokenizer
 
 logger = logging.getLogger(__name__)
@@ -31,6 +32,8 @@ def build_parser():
     add("--dupe_factor", type=int, default=1, help="masked copies of the data (new pairs and masks each)")
     add("--short_seq_prob", type=float, default=0.1, help="share of shorter sequences")
     add("--do_lower_case", type=str2bool, default=True, help="lower-case and strip accents (ERNIE's vocab)")
+    add("--output_format", default="mindrecord", choices=["mindrecord", "tfrecord"],
+        help="MindRecord, or TFRecord (with the seed's schema file OUTPUT_FILE.schema.json)")
     add("--shard_num", type=int, default=1, help="MindRecord shards")
     return parser
 
@@ -44,7 +47,11 @@ def convert(argv=None):
         args.max_predictions_per_seq, parse_mix(args.ernie_mix), args.dupe_factor, args.short_seq_prob, args.seed,
         args.skip_bad_examples)
     logger.info("%s", stats.summary())
-    write_pretraining_mindrecord(columns, args.output_file, args.shard_num)
+    if args.output_format == "tfrecord":
+        write_pretraining_tfrecord(columns, args.output_file)
+        write_tfrecord_schema({name: columns[name] for name in COLUMNS}, args.output_file + ".schema.json")
+    else:
+        write_pretraining_mindrecord(columns, args.output_file, args.shard_num)
     logger.info("wrote %d examples to %s", len(columns["input_ids"]), args.output_file)
 
 

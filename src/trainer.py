@@ -12,6 +12,7 @@ import os
 import sys
 import time
 from dataclasses import dataclass, field
+from typing import Optional
 
 import numpy as np
 import mindspore as ms
@@ -21,8 +22,9 @@ from tqdm.contrib.logging import logging_redirect_tqdm
 
 from .checkpoint import load_weights, read_checkpoint, save_checkpoint
 from .dataset import create_train_dataset, eval_batches, num_examples, steps_per_epoch
-from .fileio import read_json, write_json
+from .fileio import read_json, remove_stale_temporaries, write_json
 from .optimization import build_optimizer
+from .progress import progress
 
 logger = logging.getLogger(__name__)
 
@@ -52,7 +54,8 @@ def _scale(factor, grad):
 
 
 class TrainStep(nn.TrainOneStepWithLossScaleCell):
-    """One optimizer step on a loss cell returning ``(loss, *metrics)``; returns the same tuple.
+    """One optimizer step on a loss cell returning ``(loss, *metrics)``; returns ``(loss, *metrics, overflow,
+    loss_scale)`` (overflow always False and the scale 1 without dynamic loss scaling).
 
     The metrics (e.g. correct-prediction counts) get a zero gradient seed, so they cost no second forward pass.
     With ``loss_scale_manager`` (float16 compute) the loss is scaled and steps that overflow are skipped.
@@ -80,8 +83,9 @@ class TrainStep(nn.TrainOneStepWithLossScaleCell):
             if not overflow:
                 loss = ops.depend(loss, self.optimizer(grads))
         else:
+            overflow = ops.zeros((), ms.bool_)
             loss = ops.depend(loss, self.optimizer(grads))
-        return (loss,) + outputs[1:]
+        return (loss,) + outputs[1:] + (overflow, ops.cast(scale, ms.float32))
 
     def clip_by_global_norm(self, grads):
         """``grads * max_norm / max(global_norm, max_norm)``, the rule of ``ops.clip_by_global_norm`` (deprecated in
@@ -113,6 +117,12 @@ class TrainingConfig:
     optimizer: str = "AdamWeightDecay"
     warmup_proportion: float = 0.1
     weight_decay: float = 0.01
+    end_learning_rate: float = 0.0     # the schedule and optimizer settings of the seed's config table
+    power: float = 1.0
+    warmup_steps: Optional[int] = None  # None: warmup_proportion of the steps
+    decay_steps: Optional[int] = None  # None: decay from the end of the warm-up to the last step
+    eps: float = 1e-6
+    momentum: float = 0.9
     max_grad_norm: float = 1.0
     max_steps: int = -1                # > 0: this many steps, over as many epochs as needed (sizes the schedule)
     eval_every: int = 0                # evaluate every N steps and at the end (0: at the end of each epoch)
@@ -124,10 +134,14 @@ class TrainingConfig:
     shuffle: bool = True
     resume: bool = True
     overwrite_output_dir: bool = False  # start afresh where the folder holds a different run
-    loss_scale: bool = False           # dynamic loss scaling (float16 compute)
+    loss_scale: bool = False           # dynamic loss scaling (float16 compute), with the three values below
+    loss_scale_value: float = 2.0 ** 16
+    scale_factor: float = 2.0
+    scale_window: int = 1000
     metric_for_best: str = ""          # key of the eval metrics to select the best checkpoint ("" -> none)
     progress_bar: bool = True
-    run_description: dict = field(default_factory=dict)  # what makes two runs the same run (see RunIdentity)
+    run_description: dict = field(default_factory=dict)  # what makes two runs the same run (check_same_run)
+    seed_log_file: str = "training_log.txt"  # the seed's per-step line, for users' existing log parsers
 
 
 RUN_FILE = "run.json"
@@ -207,8 +221,10 @@ class Trainer:
                     total - self.per_epoch * config.batch_size * world_size, self.total_steps)
         optimizer, self.schedule = build_optimizer(
             loss_net.trainable_params(), config.optimizer, config.learning_rate, self.total_steps,
-            config.warmup_proportion, config.weight_decay)
-        loss_scale = nn.DynamicLossScaleUpdateCell(2.0 ** 16, 2, 1000) if config.loss_scale else None
+            config.warmup_proportion, config.weight_decay, config.end_learning_rate, config.power, config.momentum,
+            config.eps, config.warmup_steps, config.decay_steps)
+        loss_scale = nn.DynamicLossScaleUpdateCell(config.loss_scale_value, config.scale_factor,
+                                                   config.scale_window) if config.loss_scale else None
         self.train_step = TrainStep(loss_net, optimizer, config.max_grad_norm, loss_scale)
         self.last_path = os.path.join(config.output_dir, LAST_CHECKPOINT)
         self.state = {"epoch": 0, "step_in_epoch": 0, "global_step": 0, "best_metric": -np.inf}
@@ -254,12 +270,16 @@ class Trainer:
             self._evaluate()  # the steps after the last periodic evaluation
         self.progress.close()
         self.log.close()
+        if self.seed_log:
+            self.seed_log.close()
         return self.last_metrics
 
     # -- the parts of the loop ------------------------------------------------------------------------------------
     def _start(self):
         config = self.config
         os.makedirs(config.output_dir, exist_ok=True)
+        if self.is_main:
+            remove_stale_temporaries(config.output_dir)  # what a killed run or a full disk left half-written
         if config.resume and check_same_run(config.output_dir, config.run_description, config.overwrite_output_dir):
             self._restore()
         elif os.path.exists(self.last_path) and not config.resume:
@@ -267,15 +287,18 @@ class Trainer:
         if self.is_main:
             write_json(config.run_description, os.path.join(config.output_dir, RUN_FILE))
         self.log = JsonLinesLog(os.path.join(config.output_dir, "train_log.jsonl"), enabled=self.is_main)
-        interactive = sys.stderr.isatty()
+        self.seed_log = open(os.path.join(config.output_dir, config.seed_log_file), "a", encoding="utf-8") \
+            if self.is_main and config.seed_log_file else None
+        # A bar redraws itself with "\r": on a terminal only. Into a log file a line per log window goes instead.
+        self.interactive = sys.stderr.isatty()
         self.progress = tqdm(total=self.total_steps, initial=self.state["global_step"], unit="step",
-                             disable=not (self.is_main and config.progress_bar), dynamic_ncols=True,
-                             mininterval=0.5 if interactive else 30.0)
+                             disable=not (self.is_main and config.progress_bar and self.interactive),
+                             dynamic_ncols=True, mininterval=0.5)
         self._reset_window()
 
     def _restore(self):
         """Loads weights and optimizer state into the train step and the saved loop position."""
-        values = read_checkpoint(self.last_path)
+        values = read_checkpoint(self.last_path, require_crc=True)  # our own file: a missing trailer means damage
         if "trainer_global_step" not in values:
             raise ValueError(f"{self.last_path}: not a training-state checkpoint (no trainer_global_step); use it as "
                              f"a pretrained checkpoint instead")
@@ -327,9 +350,11 @@ class Trainer:
 
     def _reset_window(self):
         self.window_loss, self.window_steps, self.window_sums = 0.0, 0, None
+        self.window_overflows, self.window_scale = 0, None
         self.window_start = time.perf_counter()
 
     def _accumulate(self, outputs):
+        *outputs, overflow, scale = outputs
         loss = float(outputs[0].asnumpy())
         if not np.isfinite(loss) and not self.config.loss_scale:
             raise FloatingPointError(f"loss is {loss} at step {self.state['global_step']}; lower the learning rate")
@@ -338,6 +363,21 @@ class Trainer:
         if self.summarize_fn is not None:
             sums = np.array([float(output.asnumpy()) for output in outputs[1:]])
             self.window_sums = sums if self.window_sums is None else self.window_sums + sums
+        if self.config.loss_scale:
+            self.window_overflows += bool(overflow.asnumpy())
+            self.window_scale = float(scale.asnumpy())
+        if self.seed_log:
+            self._write_seed_line(loss, bool(overflow.asnumpy()), float(scale.asnumpy()))
+
+    def _write_seed_line(self, loss, overflow, scale):
+        """The model zoo's per-step line (its LossCallBack), so that existing log parsers keep working."""
+        state = self.state
+        percent = state["step_in_epoch"] / self.per_epoch  # after the step: (0, 1], as the seed's callback
+        self.seed_log.write(f"epoch: {state['epoch']}, current epoch percent: {percent:.3f}, step: "
+                            f"{state['global_step']}, outputs are (Tensor(shape=[], dtype=Float32, value= {loss:.6g}), "
+                            f"Tensor(shape=[], dtype=Bool, value= {overflow}), Tensor(shape=[], dtype=Float32, "
+                            f"value= {scale:g}))\n")
+        self.seed_log.flush()
 
     def _log_window(self):
         elapsed = time.perf_counter() - self.window_start
@@ -352,9 +392,14 @@ class Trainer:
         if self.summarize_fn is not None:
             record.update(self.summarize_fn(window[1:].astype(np.float64), rank_steps,
                                             rank_steps * self.config.batch_size))
+        if self.config.loss_scale:  # skipped steps and the scale they left
+            record.update(overflow_steps=self.window_overflows, loss_scale=self.window_scale)
         self.log.write(**record)
         self.progress.set_postfix(loss=f"{record['loss']:.4f}", lr=f"{record['learning_rate']:.2e}",
                                   samples_s=f"{record['samples_per_s']:.1f}")
+        if self.is_main and self.config.progress_bar and not self.interactive:
+            logger.info("step %d/%d loss %.4f lr %.2e %.1f samples/s", step, self.total_steps, record["loss"],
+                        record["learning_rate"], record["samples_per_s"])
         self._reset_window()
 
 
@@ -367,7 +412,8 @@ def predict(model, columns, input_names, batch_size):
     """Runs ``model`` in inference mode over all rows; returns a tuple of numpy outputs (one per model output)."""
     model.set_train(False)
     batches = []
-    for real_rows, batch in eval_batches(columns, input_names, batch_size):
+    total = -(-num_examples(columns) // batch_size)
+    for real_rows, batch in progress(eval_batches(columns, input_names, batch_size), "predicting", total, "batch"):
         outputs = model(*(Tensor(array) for array in batch))
         outputs = outputs if isinstance(outputs, tuple) else (outputs,)
         batches.append([output.asnumpy()[:real_rows] for output in outputs])

@@ -13,7 +13,7 @@ SRC = os.path.join(REPO, "src")
 MODEL = {"src.ernie_model", "src.layers", "src.heads", "src.losses", "src.crf"}
 TRAINING = {"src.trainer", "src.optimization", "src.dataset", "src.checkpoint", "src.runtime"}
 DRIVERS = {"src.finetune", "src.pretrain"}
-LEAVES = {"src.fileio", "src.tokenizer", "src.assessment_method"}  # helpers every layer may use
+LEAVES = {"src.fileio", "src.tokenizer", "src.assessment_method", "src.progress"}  # helpers every layer may use
 
 
 def module_name(path):

@@ -14,9 +14,9 @@ from src.data.clue import (
     CLUE_CLASSIFICATION_LABEL_MAPS, CLUENER_LABEL_MAP, CLUENER_TYPES, ClueClassificationExample, CluenerExample,
     cluener_gold_records, cluener_label, cluener_prf, read_clue_classification_file, read_clue_labels_file,
     read_clue_ner_submission, read_cluener_file, write_clue_classification_submission, write_clue_ner_submission)
-from src.finetune_task_reader import (
-    ClassificationExample, InputError, NerExample, ReaderStats, convert_classification_examples,
-    convert_ner_examples, entities_from_tags, ner_tags_from_token_predictions)
+from src.data.classification import ClassificationExample, convert_classification_examples
+from src.data.common import InputError, ReaderStats
+from src.data.ner import NerExample, convert_ner_examples, entities_from_tags, ner_tags_from_token_predictions
 from src.tokenizer import ErnieTokenizer
 
 # the README's example line, and one with an entity text at two places and two adjacent entities of one type

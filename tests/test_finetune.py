@@ -211,6 +211,6 @@ def test_bad_flags_are_clear_errors(tmp_path, model_config):
     with pytest.raises(SystemExit, match="--num_class 3 but the label map has 2"):
         main("classification", common_flags(model_config, tmp_path, "--do_train", "true", "--num_class", "3",
                                             "--train_data_file_path", str(tmp_path / "train.tsv")))
-    with pytest.raises(ValueError, match=r"train\.tsv:2: .*label"):
+    with pytest.raises(SystemExit, match=r"^error: .*train\.tsv:2: .*label"):
         main("classification", common_flags(model_config, tmp_path, "--do_train", "true",
                                             "--train_data_file_path", str(tmp_path / "train.tsv")))

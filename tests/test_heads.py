@@ -113,14 +113,16 @@ def test_token_loss_ignores_padding():
     model.set_train(False)
     ids, types, mask = inputs()
     labels = np.random.default_rng(2).integers(0, 5, ids.shape).astype(np.int32)
-    loss, correct = loss_cell(ms.Tensor(ids), ms.Tensor(mask), ms.Tensor(types), ms.Tensor(labels))
+    loss, correct, tokens = loss_cell(ms.Tensor(ids), ms.Tensor(types), ms.Tensor(mask), ms.Tensor(labels))
     logits = model(ms.Tensor(ids), ms.Tensor(types), ms.Tensor(mask)).asnumpy().astype(np.float64)
     log_probs = logits - np.log(np.exp(logits).sum(-1, keepdims=True))
     token_nll = -np.take_along_axis(log_probs, labels[..., None], -1)[..., 0]
     expected = (token_nll * mask).sum() / mask.sum()
     assert abs(float(loss.asnumpy()) - expected) < 1e-5
     assert float(correct.asnumpy()) == ((logits.argmax(-1) == labels) * mask).sum()
+    assert float(tokens.asnumpy()) == mask.sum()
     labels_changed_in_padding = labels.copy()
     labels_changed_in_padding[mask == 0] = 0
-    loss_again, _ = loss_cell(ms.Tensor(ids), ms.Tensor(mask), ms.Tensor(types), ms.Tensor(labels_changed_in_padding))
+    loss_again, _, _ = loss_cell(ms.Tensor(ids), ms.Tensor(types), ms.Tensor(mask),
+                                 ms.Tensor(labels_changed_in_padding))
     assert float(loss_again.asnumpy()) == pytest.approx(float(loss.asnumpy()), abs=1e-7)

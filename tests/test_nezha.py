@@ -6,7 +6,7 @@ import math
 import numpy as np
 import pytest
 import mindspore as ms
-from mindspore import Tensor, nn, ops
+from mindspore import Tensor, nn
 
 from src.ernie_model import ErnieConfig, ErnieModel, load_config, relative_position_table
 from src.heads import ErnieForSequenceClassification
@@ -181,7 +181,8 @@ def test_gradients_flow_and_match_finite_differences():
 @pytest.mark.usefixtures("graph_mode")
 def test_exported_mindir_and_onnx_equal_the_model(tmp_path):
     ort = pytest.importorskip("onnxruntime")
-    from src.inference import TaskInfo, build_task_model, export_model
+    from src.serving.export import export_model
+    from src.tasks.registry import TaskInfo, build_task
     vocab = tmp_path / "vocab.txt"
     vocab.write_text("".join(f"t{i}\n" for i in range(60)), encoding="utf-8")
     info = TaskInfo("chnsenticorp", "classification", ["0", "1"], SEQ_LEN, str(vocab))
@@ -190,7 +191,7 @@ def test_exported_mindir_and_onnx_equal_the_model(tmp_path):
     batch = ids.shape[0]
 
     def fresh_model():  # MindSpore cannot export one Cell instance to ONNX twice
-        model = randomize(build_task_model(info, config), seed=4)
+        model = randomize(build_task(info).build_model(config), seed=4)
         model.set_train(False)
         return model
 

@@ -9,11 +9,12 @@ import pytest
 
 from src.data.tfrecord import (crc32c, crc32c_many, check_tfrecord_file, example_feature_names, mask_crc,
                                read_tfrecord_columns, tfrecord_schema, write_tfrecord, write_tfrecord_schema)
-from src.finetune_task_reader import (DEFAULT_LABEL_MAPS, convert_classification_examples, convert_ner_examples,
-                                      read_classification_file, read_mindrecord_columns, read_ner_file,
-                                      write_mindrecord)
-from src.pretraining_reader import (COLUMNS as PRETRAINING_COLUMNS, load_pretraining_data,
-                                    read_pretraining_mindrecord, write_pretraining_mindrecord)
+from src.data.classification import convert_classification_examples, read_classification_file
+from src.data.mindrecord import read_mindrecord_columns, write_mindrecord
+from src.data.ner import convert_ner_examples, read_ner_file
+from src.data.pretraining import (COLUMNS as PRETRAINING_COLUMNS, load_pretraining_data,
+                                  read_pretraining_mindrecord, write_pretraining_mindrecord)
+from src.tasks.registry import TASKS
 from src.tokenizer import ErnieTokenizer
 
 FIXTURES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures")
@@ -76,14 +77,14 @@ def tokenizer():
 
 @pytest.fixture(scope="module")
 def classification_columns(tokenizer):
-    label_map = DEFAULT_LABEL_MAPS["dbqa"]
+    label_map = TASKS["dbqa"].label_map
     examples = read_classification_file(os.path.join(FIXTURES, "dbqa.tsv"), label_map)
     return convert_classification_examples(examples, tokenizer, 24, label_map)
 
 
 @pytest.fixture(scope="module")
 def ner_columns(tokenizer):
-    label_map = DEFAULT_LABEL_MAPS["msra_ner"]
+    label_map = TASKS["msra_ner"].label_map
     examples = read_ner_file(os.path.join(FIXTURES, "msra_ner_ernie.tsv"), label_map)
     columns, _ = convert_ner_examples(examples, tokenizer, 16, label_map)
     columns["label_ids"][1] = -1  # an unlabeled row: -1 is a 10-byte varint in protobuf's int64 encoding

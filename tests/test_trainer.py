@@ -11,7 +11,7 @@ from src.heads import ErnieForSequenceClassification
 from src.losses import SequenceClassificationLoss
 from src.trainer import TrainingConfig, predict, train
 
-COLUMNS = ("input_ids", "input_mask", "segment_ids", "label_ids")
+COLUMNS = ("input_ids", "segment_ids", "input_mask", "label_ids")  # the loss cell's argument order
 
 
 def toy_data(n=48, seq_len=8, seed=0):

@@ -5,6 +5,7 @@ from typing import Optional
 
 import numpy as np
 
+from ..progress import progress
 from .common import (InputError, ReaderStats, log_skip, pad_rows, read_lines, split_tsv_row, tsv_column_names)
 
 
@@ -57,7 +58,7 @@ def convert_classification_examples(examples, tokenizer, max_seq_len, label_map,
     stats = stats if stats is not None else ReaderStats()
     input_ids, segment_ids, label_ids, qids = [], [], [], []
     qid_index = {}
-    for example in examples:
+    for example in progress(examples, "tokenising", unit="example"):
         encoded = tokenizer.encode(example.text_a, example.text_b, max_seq_len=max_seq_len)
         stats.truncated += bool(encoded["truncated"])
         input_ids.append(encoded["input_ids"])

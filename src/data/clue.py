@@ -27,8 +27,9 @@ from dataclasses import dataclass
 from typing import Union
 
 from ..fileio import write_jsonl
-from ..finetune_task_reader import (ClassificationExample, InputError, NerExample, ReaderStats, _log_skip,
-                                    _read_lines, entities_from_tags)
+from .classification import ClassificationExample
+from .common import InputError, ReaderStats, log_skip, read_lines
+from .ner import NerExample, entities_from_tags
 
 CLUENER_TYPES = ("address", "book", "company", "game", "government", "movie", "name", "organization", "position",
                  "scene")
@@ -76,7 +77,7 @@ def _object_without_duplicate_keys(pairs):
 def _json_lines(path):
     """(0-based record index, line number, line) of each non-blank line."""
     index = 0
-    for lineno, line in enumerate(_read_lines(path), 1):
+    for lineno, line in enumerate(read_lines(path), 1):
         if line.strip():
             yield index, lineno, line
             index += 1
@@ -217,7 +218,7 @@ def read_cluener_file(path, label_map=None, skip_bad_examples=False, stats=None)
         except InputError as e:
             if not skip_bad_examples:
                 raise
-            _log_skip(e, stats)
+            log_skip(e, stats)
             continue
         first_labelled = first_labelled or (labelled, lineno)
         id_lines[record_id] = lineno
@@ -388,7 +389,7 @@ def read_clue_classification_file(path, label_map, skip_bad_examples=False, stat
         except InputError as e:
             if not skip_bad_examples:
                 raise
-            _log_skip(e, stats)
+            log_skip(e, stats)
             continue
         first_layout = first_layout or (layout, lineno)
         first_labelled = first_labelled or (label is not None, lineno)

@@ -70,6 +70,11 @@ def read_lines(path):
     return lines
 
 
+def is_json_lines(path):
+    """Files in a JSON-lines layout (the CLUE benchmark's ``.json``) rather than TSV or CoNLL."""
+    return str(path).endswith((".json", ".jsonl"))
+
+
 def tsv_column_names(path, first_line, columns):
     """(column names, index of the first data line): a header row names the columns, else ``columns`` must."""
     header = first_line.split("\t")

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..progress import progress
 from .common import InputError, ReaderStats, log_skip, pad_rows
 
 logger = logging.getLogger(__name__)
@@ -169,7 +170,7 @@ def convert_mrc_examples(examples, tokenizer, max_seq_len, max_query_len, doc_st
     rows = {"input_ids": [], "segment_ids": [], "unique_ids": [], "start_positions": [], "end_positions": []}
     features = []
     context, context_ids, offsets = None, None, None  # questions of one paragraph share its context
-    for example_index, example in enumerate(examples):
+    for example_index, example in enumerate(progress(examples, "tokenising", unit="question")):
         query_tokens = tokenizer.tokenize(example.question)
         if len(query_tokens) > max_query_len:
             query_tokens = query_tokens[:max_query_len]

@@ -6,6 +6,7 @@ from typing import Optional
 import numpy as np
 
 from ..assessment_method import get_entities
+from ..progress import progress
 from .common import (InputError, ReaderStats, log_skip, pad_rows, read_lines, split_tsv_row, tsv_column_names)
 
 
@@ -132,7 +133,7 @@ def convert_ner_examples(examples, tokenizer, max_seq_len, label_map, stats=None
     outside_id = label_map["O"]
     char_token_ids = {}  # char -> its token ids; the same few thousand chars recur
     input_ids, label_ids, alignments = [], [], []
-    for example in examples:
+    for example in progress(examples, "tokenising", unit="sentence"):
         ids, labels, token_to_char = [], [], []
         for char_index, char in enumerate(example.chars):
             if char not in char_token_ids:

@@ -38,10 +38,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..progress import progress
 from .common import InputError, Stats, input_files, iter_lines
 from .knowledge import (KNOWLEDGE_LEVELS, SEG_INSIDE, SEG_SPECIAL, SEG_START, Segment, jieba_words, sentence_segment,
                         tagged_words)
 from .mindrecord import read_mindrecord_columns, write_mindrecord
+from .tfrecord import read_tfrecord_columns, write_tfrecord
 
 logger = logging.getLogger(__name__)
 
@@ -387,7 +389,7 @@ def instances_to_columns(instances, masker, max_seq_len, rng, stats=None):
         "masked_lm_ids": np.zeros((n, max_predictions), np.int32),
         "masked_lm_weights": np.zeros((n, max_predictions), np.float32),
     }
-    for row, instance in enumerate(instances):
+    for row, instance in enumerate(progress(instances, "masking", unit="sequence")):
         length = len(instance.token_ids)
         if length > max_seq_len:
             raise ValueError(f"instance {row} has {length} tokens, more than max_seq_len {max_seq_len}")
@@ -462,7 +464,23 @@ def write_pretraining_mindrecord(columns, path, shard_num=1):
 
 def read_pretraining_mindrecord(path):
     """The ``COLUMNS`` of pre-training MindRecord data (a file, its shards, or a directory), in file order."""
-    columns = read_mindrecord_columns(path)
+    return _pretraining_columns(read_mindrecord_columns(path), path)
+
+
+def write_pretraining_tfrecord(columns, path):
+    """Writes the ``COLUMNS`` as TFRecord (``tf.train.Example`` rows; masked_lm_weights as floats)."""
+    missing = [name for name in COLUMNS if name not in columns]
+    if missing:
+        raise ValueError(f"pre-training columns lack {missing}")
+    return write_tfrecord({name: columns[name] for name in COLUMNS}, path)
+
+
+def read_pretraining_tfrecord(path, schema_file=""):
+    """The ``COLUMNS`` of pre-training TFRecord data (a file, files or a directory; the seed's schema file optional)."""
+    return _pretraining_columns(read_tfrecord_columns(path, schema_file), path)
+
+
+def _pretraining_columns(columns, path):
     missing = [name for name in COLUMNS if name not in columns]
     if missing:
         raise InputError(f"{path}:1: not pre-training data: the records lack {missing} (they have {sorted(columns)})")

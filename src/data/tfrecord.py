@@ -141,7 +141,7 @@ def _example_payloads(columns):
     per_column = []
     for name, array in columns.items():
         key = _length_delimited(1, name.encode("utf-8"))
-        if array.dtype.kind == "f":
+        if np.issubdtype(array.dtype, np.floating):
             values, list_field = _packed_float_rows(array), 2  # Feature.float_list
         else:
             values, list_field = _packed_varint_rows(array), 3  # Feature.int64_list
@@ -239,7 +239,7 @@ def tfrecord_schema(columns):
     return {
         "datasetType": "TF",
         "numRows": len(next(iter(arrays.values()))),
-        "columns": {name: {"type": "float32" if array.dtype.kind == "f" else "int64", "rank": 1,
+        "columns": {name: {"type": "float32" if np.issubdtype(array.dtype, np.floating) else "int64", "rank": 1,
                            "shape": [array.shape[1]]}
                     for name, array in arrays.items()},
     }

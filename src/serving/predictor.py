@@ -32,7 +32,7 @@ class Predictor:
         options = EvalOptions(eval_batch_size=batch_size, window_stride=stride, n_best_size=n_best_size,
                               max_answer_len=max_answer_len)
         if path.endswith((".onnx", ".mindir")):
-            given = sorted(k for k, v in checkpoint_options.items() if v is not None and k != "task_type")
+            given = sorted(k for k, v in checkpoint_options.items() if v not in (None, "") and k != "task_type")
             if given:
                 raise ValueError(f"{given} describe a checkpoint; an exported model is described by its sidecar")
             sidecar = read_sidecar(path)

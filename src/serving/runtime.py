@@ -86,9 +86,7 @@ def resolve_checkpoint(path, task_type=None, config=None, vocab_file=None, num_c
     if not config and not os.path.isfile(config_source):
         raise FileNotFoundError(f"{folder}: no ernie_config.json beside {os.path.basename(ckpt_file)}; pass --config")
     model_config = load_config(config_source)
-    if info.max_seq_len > model_config.max_position_embeddings:
-        raise ValueError(f"max_seq_len {info.max_seq_len} exceeds the model's {model_config.max_position_embeddings} "
-                         f"position embeddings ({config_source})")
+    model_config.check_sequence_length(info.max_seq_len, "max_seq_len" if max_seq_len else "task.json's max_seq_len")
     return ckpt_file, info, model_config
 
 def load_task_model(task, ckpt_file, config):

@@ -8,8 +8,10 @@ import logging
 from dataclasses import dataclass
 from typing import Optional
 
+from .. import assessment_method as metrics_lib
 from ..data.common import pad_rows
 from ..data.mindrecord import read_mindrecord_columns
+from ..data.tfrecord import read_tfrecord_columns
 from ..trainer import predict
 
 logger = logging.getLogger(__name__)
@@ -51,9 +53,12 @@ def first_rows(columns, limit):
 
 
 def load_feature_file(path, options, limit=None):
-    """Feature columns stored by the converter (``--dataset_format mindrecord``), the first ``limit`` rows."""
+    """Feature columns stored by the converter (``--dataset_format mindrecord`` or ``tfrecord``, the latter read
+    with the seed's schema file when one is given), the first ``limit`` rows."""
     if options.dataset_format == "mindrecord":
         return first_rows(read_mindrecord_columns(path), limit)
+    if options.dataset_format == "tfrecord":
+        return first_rows(read_tfrecord_columns(path, options.schema_file), limit)
     raise ValueError(f"unknown dataset format {options.dataset_format!r}")
 
 
@@ -85,6 +90,22 @@ class Task:
     def metric_names(self):
         """The metrics ``score`` reports (a best-checkpoint metric must be one of them)."""
         raise NotImplementedError
+
+    @property
+    def writes_clue_submission(self):
+        """``--assessment_method clue_benchmark``: predictions are written as a CLUE submission file, and unlabelled
+        evaluation files (CLUE's test splits) are predicted without a score."""
+        return self.options.assessment_method == "clue_benchmark"
+
+    def predictions_file(self, split):
+        """The name of the predictions file of an evaluated split (a CLUE submission file has CLUE's name)."""
+        if self.writes_clue_submission:
+            return f"{self.info.task_type}_predict.json"
+        return f"{split}_predictions{self.predictions_suffix}"
+
+    def metric_key(self, assessment_method):
+        """The metric an ``--assessment_method`` value selects the best checkpoint by."""
+        return metrics_lib.metric_key(assessment_method)
 
     # -- data ---------------------------------------------------------------------------------------------------
     def sample_limit(self, is_training):

@@ -6,7 +6,8 @@ import numpy as np
 
 from .. import assessment_method as metrics_lib
 from ..data.classification import convert_classification_examples, read_classification_file
-from ..data.common import InputError, ReaderStats
+from ..data.clue import read_clue_classification_file, write_clue_classification_submission
+from ..data.common import InputError, ReaderStats, is_json_lines
 from ..data.mrc import sliding_windows
 from ..fileio import write_jsonl
 from ..heads import ErnieForSequenceClassification
@@ -45,9 +46,13 @@ class ClassificationTask(Task):
         if self.options.dataset_format != "raw":
             return TaskData(load_feature_file(path, self.options, limit), source=path)
         stats = ReaderStats()
-        examples = read_classification_file(path, self.label_map, columns=self.options.columns,
-                                            skip_bad_examples=self.options.skip_bad_examples, stats=stats)[:limit]
-        if examples and examples[0].label is None:
+        if is_json_lines(path):  # the CLUE benchmark's layout (TNEWS, IFLYTEK, AFQMC)
+            examples = read_clue_classification_file(path, self.label_map, self.options.skip_bad_examples,
+                                                     stats)[:limit]
+        else:
+            examples = read_classification_file(path, self.label_map, columns=self.options.columns,
+                                                skip_bad_examples=self.options.skip_bad_examples, stats=stats)[:limit]
+        if examples and examples[0].label is None and (is_training or not self.writes_clue_submission):
             raise InputError(f"{path}:1: no 'label' column, so there is nothing to {'train on' if is_training else 'score'}"
                              f" (columns: add a header naming 'label', or pass --columns); to label unlabelled text "
                              f"use predict.py --input_file")
@@ -55,6 +60,9 @@ class ClassificationTask(Task):
                                                   stats=stats)
         logger.info("%s: %s", path, stats.summary())
         return TaskData(columns, examples, source=path)
+
+    def metric_key(self, assessment_method):
+        return "accuracy" if assessment_method == "clue_benchmark" else super().metric_key(assessment_method)
 
     def build_model(self, config):
         return ErnieForSequenceClassification(config, len(self.info.labels))
@@ -86,7 +94,10 @@ class ClassificationTask(Task):
                 if "qids" in data.columns and (data.columns["qids"] >= 0).all():  # question groups (dbqa): rank answers
                     metrics["mrr"] = metrics_lib.mean_reciprocal_rank(
                         data.columns["qids"][labelled], probabilities[labelled, 1], gold_labelled)
-        if predictions_path:
+        if predictions_path and self.writes_clue_submission:
+            write_clue_classification_submission([e.record_id for e in data.examples],
+                                                 [self.info.labels[p] for p in predicted], predictions_path)
+        elif predictions_path:
             ids = [e.guid for e in data.examples] if data.examples else list(range(len(predicted)))
             write_jsonl(({"id": i, **self.label_record(p, prob)} for i, p, prob in zip(ids, predicted, probabilities)),
                         predictions_path)

@@ -4,7 +4,9 @@ import logging
 
 from .. import assessment_method as metrics_lib
 from ..crf import viterbi_decode_numpy
-from ..data.common import InputError, ReaderStats
+from ..data.clue import (cluener_gold_records, cluener_label, cluener_prf, read_cluener_file,
+                         write_clue_ner_submission)
+from ..data.common import InputError, ReaderStats, is_json_lines
 from ..data.mrc import max_context_windows, sliding_windows
 from ..data.ner import convert_ner_examples, entities_from_tags, ner_tags_from_token_predictions, read_ner_file
 from ..fileio import write_jsonl
@@ -34,7 +36,10 @@ class NerTask(Task):
 
     @property
     def metric_names(self):
-        return ["precision", "recall", "f1"]
+        return ["macro_f1", "precision", "recall", "f1"] if self.writes_clue_submission else ["precision", "recall", "f1"]
+
+    def metric_key(self, assessment_method):
+        return "macro_f1" if assessment_method == "clue_benchmark" else super().metric_key(assessment_method)
 
     def __init__(self, info, tokenizer, options=None, label_map=None):
         super().__init__(info, tokenizer, options, label_map)
@@ -45,9 +50,12 @@ class NerTask(Task):
         if self.options.dataset_format != "raw":
             return TaskData(load_feature_file(path, self.options, limit), source=path)
         stats = ReaderStats()
-        examples = read_ner_file(path, self.label_map, skip_bad_examples=self.options.skip_bad_examples, stats=stats,
-                                 columns=self.options.columns)[:limit]
-        if examples and examples[0].tags is None:
+        if is_json_lines(path):  # CLUENER2020's layout
+            examples = read_cluener_file(path, self.label_map, self.options.skip_bad_examples, stats)[:limit]
+        else:
+            examples = read_ner_file(path, self.label_map, skip_bad_examples=self.options.skip_bad_examples,
+                                     stats=stats, columns=self.options.columns)[:limit]
+        if examples and examples[0].tags is None and (is_training or not self.writes_clue_submission):
             raise InputError(f"{path}:1: no 'label' column of tags, so there is nothing to "
                              f"{'train on' if is_training else 'score'}; to tag unlabelled text use predict.py")
         columns, alignments = convert_ner_examples(examples, self.tokenizer, self.info.max_seq_len, self.label_map,
@@ -93,11 +101,29 @@ class NerTask(Task):
             gold = [example.tags for example in data.examples]
             pred = [ner_tags_from_token_predictions(alignment, path, labels)
                     for alignment, path in zip(data.meta, token_paths)]
+        if self.writes_clue_submission:
+            return self._score_clue(data, pred, predictions_path)
         metrics = metrics_lib.entity_prf(gold, pred)
         if predictions_path:
             texts = [e.chars for e in data.examples] if data.examples else [None] * len(pred)
             write_jsonl((_entity_record(i, chars, tags) for i, (chars, tags) in enumerate(zip(texts, pred))),
                         predictions_path)
+        return metrics
+
+    def _score_clue(self, data, pred, predictions_path):
+        """CLUENER's official score (macro F1 over its types; micro P/R/F1 beside it) and its submission file."""
+        if data.meta is None:
+            raise ValueError(f"{data.source}: --assessment_method clue_benchmark scores CLUENER JSON files, not "
+                             f"stored features")
+        entities = [entities_from_tags(e.chars, tags) for e, tags in zip(data.examples, pred)]
+        metrics = {}
+        if data.examples and data.examples[0].tags is not None:
+            predicted = [{"id": e.record_id, "label": cluener_label(e.text, found)}
+                         for e, found in zip(data.examples, entities)]
+            metrics = cluener_prf(cluener_gold_records(data.examples), predicted)
+        if predictions_path:
+            write_clue_ner_submission([(e.record_id, e.text, found) for e, found in zip(data.examples, entities)],
+                                      predictions_path)
         return metrics
 
     def _char_token_ids(self, char):

@@ -9,6 +9,7 @@ import os
 from dataclasses import asdict, dataclass, field
 from typing import Optional
 
+from ..data.clue import CLUE_CLASSIFICATION_LABEL_MAPS, CLUENER_LABEL_MAP
 from ..data.common import read_label_map
 from ..tokenizer import ErnieTokenizer
 from .classification import ClassificationTask
@@ -75,7 +76,7 @@ class TaskSpec:
 
 
 _TSV = {"train": "train.tsv", "dev": "dev.tsv", "test": "test.tsv"}
-_SQUAD = {"train": "train.json", "dev": "dev.json", "test": "test.json"}
+_SQUAD = _CLUE = {"train": "train.json", "dev": "dev.json", "test": "test.json"}
 MSRA_TAGS = {"B-PER": 0, "I-PER": 1, "B-ORG": 2, "I-ORG": 3, "B-LOC": 4, "I-LOC": 5, "O": 6}
 
 TASKS = {
@@ -90,6 +91,15 @@ TASKS = {
     "drcd": TaskSpec("mrc", 512, 5e-5, 3, 16, "f1", "drcd", _SQUAD, max_query_len=64, doc_stride=128),
     "cmrc": TaskSpec("mrc", 512, 3e-5, 3, 16, "f1", "cmrc2018", {"train": "train.json", "dev": "dev.json"},
                      max_query_len=64, doc_stride=128),
+    # The CLUE benchmark's JSON-lines files (--assessment_method clue_benchmark writes its submission files);
+    # defaults from CLUE's and CLUENER's baselines. CLUENER texts are at most 50 characters.
+    "cluener": TaskSpec("ner", 64, 3e-5, 4, 24, "clue_benchmark", "cluener", _CLUE, CLUENER_LABEL_MAP),
+    "tnews": TaskSpec("classification", 128, 2e-5, 3, 16, "clue_benchmark", "tnews", _CLUE,
+                      CLUE_CLASSIFICATION_LABEL_MAPS["tnews"]),
+    "iflytek": TaskSpec("classification", 128, 2e-5, 3, 16, "clue_benchmark", "iflytek", _CLUE,
+                        CLUE_CLASSIFICATION_LABEL_MAPS["iflytek"]),
+    "afqmc": TaskSpec("classification", 128, 2e-5, 3, 16, "clue_benchmark", "afqmc", _CLUE,
+                      CLUE_CLASSIFICATION_LABEL_MAPS["afqmc"]),
 }
 
 
