@@ -52,3 +52,13 @@ def label_names(label_map):
 
 def tasks_of_kind(kind):
     return [name for name, spec in TASKS.items() if spec.kind == kind]
+
+
+_ENTRY_SCRIPTS = {"classification": "run_ernie_classifier.py", "ner": "run_ernie_ner.py", "mrc": "run_ernie_mrc.py"}
+
+
+def entry_script(task_type):
+    """The run_ernie_*.py script that fine-tunes and evaluates ``task_type``, from the task's kind."""
+    if task_type not in TASKS:
+        raise ValueError(f"unknown task '{task_type}': choose {', '.join(TASKS)}")
+    return _ENTRY_SCRIPTS[TASKS[task_type].kind]
