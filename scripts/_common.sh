@@ -60,9 +60,9 @@ run_logged() {
   return "$rl_rc"
 }
 
-# repo_python ARGS...: python run from the repository root (so `src` imports).
+# repo_python ARGS...: python (or $PYTHON) run from the repository root (so `src` imports).
 repo_python() {
-  (CDPATH='' cd -- "$REPO_ROOT" && python "$@")
+  (CDPATH='' cd -- "$REPO_ROOT" && "${PYTHON:-python}" "$@")
 }
 
 # load_task_facts TASK: sets TASK_ENTRY (run_ernie_*.py), TASK_KIND, TASK_FOLDER (under DATA_DIR), TASK_MAX_SEQ_LEN
@@ -172,5 +172,24 @@ check_pretrain_inputs() {
     base|tiny) ;;
     *) if [ -e "$CONFIG" ]; then CONFIG=$(abs_path "$CONFIG"); fi ;;
   esac
+  return 0
+}
+
+# check_finetune_files SPLIT...: before starting, the data files of these splits exist (raw files under DATA_DIR, or
+# the MindRecord files), unless EXTRA_ARGS names the files itself.
+check_finetune_files() {
+  [ "${DRY_RUN:-0}" = 1 ] && return 0
+  for cff_split in "$@"; do
+    if [ "$cff_split" = train ]; then cff_flag=--train_data_file_path; else cff_flag=--eval_data_file_path; fi
+    has_extra_flag "$cff_flag" && continue
+    if [ -n "$MR_EVAL" ]; then
+      cff_file=$MR_EVAL
+      [ "$cff_split" = train ] && cff_file=$MR_TRAIN
+      [ -f "$cff_file" ] || die "$cff_file not found: write it with 'sh scripts/convert_finetune_datasets.sh DATA_DIR $(dirname -- "$cff_file") $TASK', or set MINDRECORD_DIR"
+    else
+      cff_file=$DATA_DIR/$TASK_FOLDER/$(task_file "$cff_split")
+      [ -f "$cff_file" ] || die "$TASK $cff_split data $cff_file not found: set DATA_DIR to a folder in ERNIE's task_data layout ('sh scripts/download_datasets.sh finetune' writes ./data)"
+    fi
+  done
   return 0
 }

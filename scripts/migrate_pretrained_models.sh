@@ -9,7 +9,8 @@
 #   OUTPUT_CKPT  pretrain_models/converted/ernie.ckpt  (ernie_config.json and vocab.txt are written beside it)
 #   FORMAT       paddle_static                         (or pdparams, hf)
 #   CONFIG       the model config JSON (default: the ernie_config.json / config.json beside the input)
-# Paths given as arguments are relative to the directory you call the script from. DRY_RUN=1 prints the command.
+# Paths given as arguments are relative to the directory you call the script from. PYTHON: the interpreter (default
+# python on PATH). DRY_RUN=1 prints the command.
 set -eu
 SCRIPT_DIR=$(CDPATH='' cd -- "$(dirname -- "$0")" && pwd)
 . "$SCRIPT_DIR/_common.sh"

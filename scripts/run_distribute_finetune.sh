@@ -37,6 +37,7 @@ TASK=$2
 load_task_facts "$TASK"
 resolve_pretrained
 resolve_finetune_data dev
+check_finetune_files train dev
 SAVE_DIR=$(abs_path "${SAVE_DIR:-$REPO_ROOT/save_models/$TASK}")
 LOG_DIR=$(abs_path "${LOG_DIR:-$REPO_ROOT/ms_log/${TASK}_distributed}")
 

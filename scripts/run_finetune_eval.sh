@@ -28,6 +28,7 @@ SPLIT=${EVAL_SPLIT:-test}
 [ -n "$(task_file "$SPLIT")" ] || SPLIT=${EVAL_SPLIT:-dev}  # cmrc: no public test split
 [ -n "$(task_file "$SPLIT")" ] || die "$TASK has no $SPLIT split (it has: $TASK_FILES)"
 resolve_finetune_data "$SPLIT"
+check_finetune_files "$SPLIT"
 
 set -- "$TASK_ENTRY" --task_type "$TASK" --device_target "${DEVICE_TARGET:-auto}"
 [ -n "${DEVICE_ID:-}" ] && set -- "$@" --device_id "$DEVICE_ID"

@@ -27,6 +27,7 @@ TASK=$1
 load_task_facts "$TASK"
 resolve_pretrained
 resolve_finetune_data dev
+check_finetune_files train dev
 SAVE_DIR=$(abs_path "${SAVE_DIR:-$REPO_ROOT/save_models/$TASK}")
 
 set -- "$TASK_ENTRY" --task_type "$TASK" --device_target "${DEVICE_TARGET:-auto}"

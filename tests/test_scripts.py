@@ -178,7 +178,7 @@ def test_unknown_task_is_refused_in_one_line(task_data):
 
 
 @needs_dash
-def test_no_weights_and_no_explicit_config_stops_up_front(task_data):
+def test_missing_weights_vocabulary_or_data_stop_up_front(task_data):
     """Issue 11 item 9: no quiet random base-size model; say what is missing and which commands provide it."""
     started = time.perf_counter()
     out = run(os.path.join(SCRIPTS, "run_standalone_finetune.sh"), ["msra_ner"], task_data, expect=1,
@@ -194,6 +194,14 @@ def test_no_weights_and_no_explicit_config_stops_up_front(task_data):
     out = run(os.path.join(SCRIPTS, "run_standalone_finetune.sh"), ["msra_ner"], task_data, expect=1,
               VOCAB_FILE=task_data / "missing vocab.txt")
     assert "error: vocabulary " + str(task_data / "missing vocab.txt") + " not found: set VOCAB_FILE" in out.stderr
+    out = run(os.path.join(SCRIPTS, "run_standalone_finetune.sh"), ["xnli"], task_data, expect=1)
+    assert out.stderr.strip().splitlines()[-1] == (
+        f"error: xnli train data {task_data / 'my data' / 'xnli' / 'train.tsv'} not found: set DATA_DIR to a folder in "
+        "ERNIE's task_data layout ('sh scripts/download_datasets.sh finetune' writes ./data)")
+    out = run(os.path.join(SCRIPTS, "run_standalone_finetune.sh"), ["chnsenticorp"], task_data, expect=1,
+              DATASET_FORMAT="mindrecord", MINDRECORD_DIR=task_data / "mr")
+    assert f"error: {task_data / 'mr' / 'chnsenticorp_train.mindrecord'} not found: write it with 'sh scripts/" \
+           "convert_finetune_datasets.sh" in out.stderr
 
 
 @needs_dash
@@ -278,3 +286,18 @@ def test_migrate_after_a_failed_download_names_the_folder_and_takes_a_config(tmp
                                 **env))[0]
         assert flag(argv, "--config") == str(config) and flag(argv, "--input") == str(release)
         assert flag(argv, "--output") == str(tmp_path / "out.ckpt")
+
+
+def test_entry_script_follows_the_task_kind_and_the_shell_keeps_no_task_table():
+    """One registry in Python (src/tasks.py): the entry script each run_ernie_*.py declares by its kind."""
+    import re
+
+    from src.tasks import TASKS, entry_script
+    for task, spec in TASKS.items():
+        source = open(os.path.join(REPO, entry_script(task)), encoding="utf-8").read()
+        assert re.search(r'main\("(\w+)"\)', source)[1] == spec.kind, task
+    with pytest.raises(ValueError, match="unknown task 'sst2': choose chnsenticorp, xnli, dbqa, msra_ner, drcd, cmrc"):
+        entry_script("sst2")
+    task_case = re.compile(r"^\s*(" + "|".join(TASKS) + r")\s*[|)]", re.M)
+    for name in os.listdir(SCRIPTS):
+        assert not task_case.search(open(os.path.join(SCRIPTS, name), encoding="utf-8").read()), name
