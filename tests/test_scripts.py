@@ -173,8 +173,9 @@ def test_help_and_usage_errors(task_data):
 @needs_dash
 def test_unknown_task_is_refused_in_one_line(task_data):
     out = run(os.path.join(SCRIPTS, "run_standalone_finetune.sh"), ["sst2"], task_data, expect=None)
-    assert out.returncode != 0 and out.stderr.strip().splitlines() == [
-        "error: unknown task 'sst2': choose chnsenticorp, xnli, dbqa, msra_ner, drcd, cmrc"]
+    lines = out.stderr.strip().splitlines()
+    assert out.returncode != 0 and len(lines) == 1
+    assert lines[0].startswith("error: unknown task 'sst2': choose one of chnsenticorp, xnli, dbqa, msra_ner, drcd")
 
 
 @needs_dash
