@@ -154,6 +154,7 @@ def run(args):
     output_dir = args.output_dir or os.path.join("output", "pretrain")
     device_target = init_runtime(args.device_target, args.device_id, args.seed)
     rank, world_size = distributed_context()
+    sharded_reading = use_sharded_reading(args.shard_data, args.data_format, world_size)
     if args.distribute and world_size == 1:
         raise ValueError("--distribute true but this process was not started by msrun or with an HCCL rank table "
                          "(RANK_SIZE > 1); see scripts/run_distributed_pretrain.sh")
@@ -168,7 +169,7 @@ def run(args):
     logger.info("rank %d of %d on %s; model config %s; vocab %s", rank, world_size, device_target, config_source,
                 tokenizer.vocab_file)
 
-    if use_sharded_reading(args.shard_data, args.data_format, world_size):
+    if sharded_reading:
         train_data, seq_len = open_sharded_data(args.data_dir, tokenizer)
         column_names = train_data.column_names
     else:

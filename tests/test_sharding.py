@@ -152,3 +152,26 @@ def test_msrun_ranks_read_half_the_rows_and_train_like_one_process(tmp_path):
         assert sorted(two) == sorted(one)
         for weight in one:  # the tolerance of tests/test_distributed.py: observed ~2e-7, a wrong batch ~1e-3
             np.testing.assert_allclose(two[weight], one[weight], rtol=0, atol=2e-5, err_msg=f"{name} {weight}")
+
+
+def test_shard_data_flag_defaults_to_sharding_mindrecord_on_several_processes():
+    from src.pretrain import use_sharded_reading
+    assert use_sharded_reading(None, "mindrecord", 2) and not use_sharded_reading(None, "mindrecord", 1)
+    assert not use_sharded_reading(None, "tfrecord", 8) and not use_sharded_reading(None, "ernie", 8)
+    assert use_sharded_reading(True, "mindrecord", 1) and not use_sharded_reading(False, "mindrecord", 8)
+    with pytest.raises(ValueError, match="--shard_data true needs --data_format mindrecord"):
+        use_sharded_reading(True, "tfrecord", 2)
+
+
+def test_sharded_pretraining_data_checks_token_ids_against_the_vocabulary(tmp_path):
+    from src.pretrain import open_sharded_data
+    from src.tokenizer import ErnieTokenizer
+    write_data(tmp_path)  # ids up to 104
+    rows, seq_len = open_sharded_data(str(tmp_path / "data"), ErnieTokenizer(str(tmp_path / "vocab.txt")))
+    assert seq_len == 24 and rows.num_rows == 64 and rows.rows_read == 0
+    batch = next(iter(rows.read_batches(range(4), 4)))
+    assert batch[-1].dtype == np.float32  # masked_lm_weights, stored as int32
+    small = tmp_path / "small_vocab.txt"
+    small.write_text("".join(line + "\n" for line in (tmp_path / "vocab.txt").read_text().splitlines()[:20]))
+    with pytest.raises(ValueError, match=r"/data: token id [0-9]+ is not in the vocabulary .*small_vocab.txt"):
+        open_sharded_data(str(tmp_path / "data"), ErnieTokenizer(str(small)))
