@@ -119,15 +119,17 @@ class MindRecordRows:
         length a multiple of ``batch_size``)."""
         import mindspore.dataset as ds
 
-        indices = [int(i) for i in indices]
+        indices = np.asarray(indices, dtype=np.int64)
         if len(indices) % batch_size:
             raise ValueError(f"{len(indices)} row indices are not whole batches of {batch_size}")
-        if not indices:
+        if not len(indices):
             return
-        if not 0 <= min(indices) <= max(indices) < self.num_rows:
+        if indices.min() < 0 or indices.max() >= self.num_rows:
             # MindDataset would wrap an index past the end round to the start: refuse it here
-            raise ValueError(f"{self.path}: row index {max(indices)} is outside its {self.num_rows} rows")
-        rows = ds.MindDataset(self.files, columns_list=list(self.column_names), sampler=ds.SubsetSampler(indices),
+            bad = indices[(indices < 0) | (indices >= self.num_rows)][0]
+            raise ValueError(f"{self.path}: row index {bad} is outside its {self.num_rows} rows")
+        rows = ds.MindDataset(self.files, columns_list=list(self.column_names),
+                              sampler=ds.SubsetSampler(indices.tolist()),
                               num_parallel_workers=self.num_parallel_workers)
         for batch in rows.batch(batch_size, drop_remainder=True).create_tuple_iterator(num_epochs=1,
                                                                                      output_numpy=True):
