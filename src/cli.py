@@ -85,6 +85,11 @@ FLAGS = {
     "eval_data_file_path": _flag(["--eval_data_file_path"], "evaluation data (dev during training)", default=""),
     "dataset_format": _flag(["--dataset_format"], "data files: raw (TSV / JSON) or converted records",
                             default="raw", choices=["raw", "mindrecord", "tfrecord"]),
+    "shard_data": _bool(["--shard_data"], "MindRecord training data with several data-parallel processes: each "
+                                          "reads only the rows of its own slices of the global batches, streamed, "
+                                          "instead of all rows into memory; the batches are the same either way "
+                                          "(default: true with more than one process and MindRecord data)",
+                        default=None),
     "schema_file_path": _flag(["--schema_file_path", "--schema_dir"],
                               "schema JSON: the columns MindRecord data must have; TFRecord's column types and "
                               "shapes (the seed's format)", default=""),

@@ -3,6 +3,9 @@ next-sentence prediction, on one or many processes.
 
 Data (``--data_dir``): MindRecord written by ``python -m src.pretraining_reader`` (a file, its shards or a directory
 of them), or raw input masked on the fly with ``--data_format ernie|text|tagged`` (see src/data/pretraining.py).
+Sharded reading (``--shard_data``, on by default for MindRecord with more than one process): each rank reads only the
+rows of its own slices of the global batches, streamed by index, instead of every row into memory; the batches, and
+so the training, are exactly those of reading everything (see src/dataset.py).
 Checkpoints (``ernie-EPOCH_STEP.ckpt``, parameter names ``ernie.*`` and ``cls.*``) go to ``--output_dir`` with
 ``ernie_config.json`` and ``vocab.txt`` beside them, so ``run_ernie_classifier.py --load_pretrain_checkpoint_path``
 takes them as they are. An interrupted run resumes from ``checkpoint_last.ckpt`` in the same directory.
@@ -26,7 +29,7 @@ from .cli import (OPTIMIZER_FLAGS, add_flags, model_config_and_tokenizer, new_pa
                   save_model_files, str2bool)
 from .data.mindrecord import check_schema
 from .data.pretraining import (COLUMNS, DATA_FORMATS, MASKING_STRATEGIES, load_pretraining_data, parse_mix,
-                               read_pretraining_mindrecord, read_pretraining_tfrecord)
+                               pretraining_mindrecord_rows, read_pretraining_mindrecord, read_pretraining_tfrecord)
 from .dataset import eval_batches, num_examples
 from .heads import ErnieForPretraining
 from .losses import PretrainingLoss
@@ -48,7 +51,7 @@ def build_parser():
     add("--data_dir", required=True, help="MindRecord file / shards / directory, or raw input (--data_format)")
     add("--data_format", default="mindrecord", choices=("mindrecord", "tfrecord") + DATA_FORMATS,
         help="format of --data_dir")
-    add_flags(parser, "schema_file_path")
+    add_flags(parser, "shard_data", "schema_file_path")
     add("--eval_data", default="", help="held-out data (same format as --data_dir): MLM and NSP accuracy")
     add_flags(parser, "eval_every", "eval_batch_size", "vocab_file", "config")
     add("--masking", default="ernie", choices=MASKING_STRATEGIES, help="raw input: masking level")
@@ -91,6 +94,33 @@ def load_data(path, args, tokenizer):
     return columns
 
 
+def use_sharded_reading(shard_data, data_format, world_size):
+    """Whether the training data is read sharded: ``--shard_data`` as given, else (None) with MindRecord on more than
+    one process. Only MindRecord has the row index that reading a rank's rows needs."""
+    if shard_data is None:
+        return world_size > 1 and data_format == "mindrecord"
+    if shard_data and data_format != "mindrecord":
+        raise ValueError(f"--shard_data true needs --data_format mindrecord (rows read by index); --data_format "
+                         f"{data_format} is read whole on every process: convert it with python -m "
+                         f"src.pretraining_reader, or pass --shard_data false")
+    return shard_data
+
+
+def open_sharded_data(path, tokenizer):
+    """The training MindRecord as a row source: nothing is read yet but its index and first row; every batch read
+    later is checked against the vocabulary."""
+    def check_batch(batch, source):
+        max_id = int(batch["input_ids"].max())
+        if max_id not in tokenizer.ids_to_tokens:
+            raise ValueError(f"{source}: token id {max_id} is not in the vocabulary {tokenizer.vocab_file}")
+
+    rows = pretraining_mindrecord_rows(path, check_batch)
+    first = rows.first_row()
+    logger.info("%s: %d examples of length %d, up to %d predictions each; sharded reading: this process reads only "
+                "the rows of its batches", path, rows.num_rows, len(first["input_ids"]), len(first["masked_lm_ids"]))
+    return rows, len(first["input_ids"])
+
+
 def evaluate_pretraining(model, columns, batch_size):
     """Masked-LM accuracy and loss over the weighted predictions, next-sentence accuracy over the examples."""
     names = ("input_ids", "segment_ids", "input_mask", "masked_lm_positions")
@@ -124,6 +154,7 @@ def run(args):
     output_dir = args.output_dir or os.path.join("output", "pretrain")
     device_target = init_runtime(args.device_target, args.device_id, args.seed)
     rank, world_size = distributed_context()
+    sharded_reading = use_sharded_reading(args.shard_data, args.data_format, world_size)
     if args.distribute and world_size == 1:
         raise ValueError("--distribute true but this process was not started by msrun or with an HCCL rank table "
                          "(RANK_SIZE > 1); see scripts/run_distributed_pretrain.sh")
@@ -138,11 +169,15 @@ def run(args):
     logger.info("rank %d of %d on %s; model config %s; vocab %s", rank, world_size, device_target, config_source,
                 tokenizer.vocab_file)
 
-    train_columns = load_data(args.data_dir, args, tokenizer)
+    if sharded_reading:
+        train_data, seq_len = open_sharded_data(args.data_dir, tokenizer)
+        column_names = train_data.column_names
+    else:
+        train_data = load_data(args.data_dir, args, tokenizer)
+        seq_len, column_names = train_data["input_ids"].shape[1], list(train_data)
     eval_columns = load_data(args.eval_data, args, tokenizer) if args.eval_data else None
     if args.schema_file_path and args.data_format == "mindrecord":
-        check_schema(args.schema_file_path, train_columns, args.data_dir)
-    seq_len = train_columns["input_ids"].shape[1]
+        check_schema(args.schema_file_path, column_names, args.data_dir)
     if seq_len > config.max_position_embeddings:
         raise ValueError(f"{args.data_dir}: sequences of {seq_len} tokens exceed max_position_embeddings "
                          f"{config.max_position_embeddings} of {config_source}")
@@ -159,7 +194,7 @@ def run(args):
     run_description = {
         "data": {"path": os.path.abspath(args.data_dir), "format": args.data_format, "masking": args.masking,
                  "ernie_mix": args.ernie_mix, "max_seq_len": seq_len, "dupe_factor": args.dupe_factor,
-                 "examples": num_examples(train_columns)},
+                 "examples": num_examples(train_data)},
         "model": config.to_dict(), "batch_size": args.batch_size, "world_size": world_size,
         "epochs": args.epoch_num, "max_steps": args.max_steps, "schedule": schedule, "seed": args.seed,
         "shuffle": args.shuffle}
@@ -179,9 +214,11 @@ def run(args):
     def evaluate(m):
         return evaluate_pretraining(m, eval_columns, args.eval_batch_size)
 
-    metrics = Trainer(PretrainingLoss(model), model, train_columns, COLUMNS, training,
+    metrics = Trainer(PretrainingLoss(model), model, train_data, COLUMNS, training,
                       evaluate=evaluate if eval_columns is not None else None, rank=rank, world_size=world_size,
                       summarize=summarize_train_outputs).train()
+    rows_read = getattr(train_data, "rows_read", num_examples(train_data))  # in memory: every row, once
+    logger.info("rank %d read %d training rows of %d", rank, rows_read, num_examples(train_data))
     if rank == 0 and metrics:
         print("eval " + " ".join(f"{k}={v:.4f}" for k, v in metrics.items()), flush=True)
     return metrics

@@ -21,7 +21,7 @@ from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
 from .checkpoint import load_weights, read_checkpoint, save_checkpoint
-from .dataset import create_train_dataset, eval_batches, num_examples, steps_per_epoch
+from .dataset import eval_batches, num_examples, steps_per_epoch, train_batches
 from .fileio import read_json, remove_stale_temporaries, write_json
 from .optimization import build_optimizer
 from .progress import progress
@@ -195,8 +195,8 @@ def _rotate(pattern, keep):
 
 
 class Trainer:
-    """Trains ``loss_net`` (which wraps ``model``) on in-memory ``train_columns`` (``column_names`` in the loss
-    cell's argument order).
+    """Trains ``loss_net`` (which wraps ``model``) on ``train_columns``, in-memory columns or a row source that each
+    rank reads only its share of (see src/dataset.py), with ``column_names`` in the loss cell's argument order.
 
     ``evaluate(model) -> dict`` runs at ``eval_every`` steps and each epoch end; with ``metric_for_best`` the
     best-scoring weights are kept as ``<prefix>-best.ckpt``. ``summarize(sums, rank_steps, examples) -> dict`` turns
@@ -241,10 +241,9 @@ class Trainer:
         self._start()
         self.train_step.set_train(True)
         while (config.max_steps > 0 or state["epoch"] < config.epochs) and state["global_step"] < self.total_steps:
-            dataset = create_train_dataset(self.columns, self.column_names, config.batch_size, state["epoch"],
-                                           config.seed, config.shuffle, self.rank, self.world_size,
-                                           skip_batches=state["step_in_epoch"])
-            for batch in dataset.create_tuple_iterator(num_epochs=1, do_copy=False):
+            batches = train_batches(self.columns, self.column_names, config.batch_size, state["epoch"], config.seed,
+                                    config.shuffle, self.rank, self.world_size, skip_batches=state["step_in_epoch"])
+            for batch in batches:
                 outputs = self.train_step(*batch)
                 state["step_in_epoch"] += 1
                 state["global_step"] += 1

@@ -85,3 +85,63 @@ def read_mindrecord_columns(path):
         raise InputError(f"{path}:1: no records")
     # MindRecord hands scalar int32 fields back as int64; every column was written as int32
     return {name: np.stack([np.asarray(row[name]) for row in rows]).astype(np.int32) for name in rows[0]}
+
+
+class MindRecordRows:
+    """Random access to the rows of MindRecord data (as ``mindrecord_files`` finds it) without loading them all:
+    ``read_batches(indices, ...)`` reads and decodes only the rows it is given, in that order (MindRecord's index
+    locates each row, ``mindspore.dataset.MindDataset`` with a ``SubsetSampler`` fetches it). Row ``i`` is the
+    ``i``-th row of ``read_mindrecord_columns``. The row count comes from the files' index, not from reading rows.
+
+    ``dtypes``: {column: numpy dtype} for columns not read back as int32; ``check_batch(batch, path)``, where given,
+    sees each batch (a {column: array} dict) and raises on bad input. ``rows_read`` counts the rows yielded so far.
+    """
+
+    def __init__(self, path, column_names, dtypes=None, check_batch=None, num_parallel_workers=2):
+        import mindspore.dataset as ds
+
+        self.path, self.files = path, mindrecord_files(path)
+        self.column_names = tuple(column_names)
+        self.dtypes = {name: np.dtype((dtypes or {}).get(name, np.int32)) for name in self.column_names}
+        self.check_batch, self.num_parallel_workers = check_batch, num_parallel_workers
+        whole = ds.MindDataset(self.files, shuffle=False)
+        missing = sorted(set(self.column_names) - set(whole.get_col_names()))
+        if missing:
+            raise InputError(f"{path}:1: the records lack the columns {missing} (they have "
+                             f"{sorted(whole.get_col_names())})")
+        self.num_rows = whole.get_dataset_size()
+        if self.num_rows == 0:
+            raise InputError(f"{path}:1: no records")
+        self.rows_read = 0
+
+    def read_batches(self, indices, batch_size):
+        """Yields tuples of ``column_names`` arrays, ``batch_size`` rows each, of the rows ``indices`` in order (its
+        length a multiple of ``batch_size``)."""
+        import mindspore.dataset as ds
+
+        indices = np.asarray(indices, dtype=np.int64)
+        if len(indices) % batch_size:
+            raise ValueError(f"{len(indices)} row indices are not whole batches of {batch_size}")
+        if not len(indices):
+            return
+        if indices.min() < 0 or indices.max() >= self.num_rows:
+            # MindDataset would wrap an index past the end round to the start: refuse it here
+            bad = indices[(indices < 0) | (indices >= self.num_rows)][0]
+            raise ValueError(f"{self.path}: row index {bad} is outside its {self.num_rows} rows")
+        rows = ds.MindDataset(self.files, columns_list=list(self.column_names),
+                              sampler=ds.SubsetSampler(indices.tolist()),
+                              num_parallel_workers=self.num_parallel_workers)
+        for batch in rows.batch(batch_size, drop_remainder=True).create_tuple_iterator(num_epochs=1,
+                                                                                     output_numpy=True):
+            batch = {name: array.astype(self.dtypes[name], copy=False) for name, array in zip(self.column_names,
+                                                                                            batch)}
+            if self.check_batch is not None:
+                self.check_batch(batch, self.path)
+            self.rows_read += batch_size
+            yield tuple(batch[name] for name in self.column_names)
+
+    def first_row(self):
+        """Row 0 as {column: array} (shapes and dtypes of the data, without counting it as read for training)."""
+        (batch,) = list(self.read_batches([0], 1))
+        self.rows_read -= 1
+        return {name: array[0] for name, array in zip(self.column_names, batch)}

@@ -42,7 +42,7 @@ from ..progress import progress
 from .common import InputError, Stats, input_files, iter_lines
 from .knowledge import (KNOWLEDGE_LEVELS, SEG_INSIDE, SEG_SPECIAL, SEG_START, Segment, jieba_words, sentence_segment,
                         tagged_words)
-from .mindrecord import read_mindrecord_columns, write_mindrecord
+from .mindrecord import MindRecordRows, read_mindrecord_columns, write_mindrecord
 from .tfrecord import read_tfrecord_columns, write_tfrecord
 
 logger = logging.getLogger(__name__)
@@ -465,6 +465,12 @@ def write_pretraining_mindrecord(columns, path, shard_num=1):
 def read_pretraining_mindrecord(path):
     """The ``COLUMNS`` of pre-training MindRecord data (a file, its shards, or a directory), in file order."""
     return _pretraining_columns(read_mindrecord_columns(path), path)
+
+
+def pretraining_mindrecord_rows(path, check_batch=None):
+    """Pre-training MindRecord data as a row source for sharded reading (``MindRecordRows``): the ``COLUMNS``, read
+    only as the training asks for them, masked_lm_weights as float32 (as ``read_pretraining_mindrecord``)."""
+    return MindRecordRows(path, COLUMNS, dtypes={"masked_lm_weights": np.float32}, check_batch=check_batch)
 
 
 def write_pretraining_tfrecord(columns, path):
