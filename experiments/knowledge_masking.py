@@ -303,7 +303,8 @@ def results_table(args, results, baseline, minutes):
         lines.append(f"- {name}: {show(stat)} (per seed: {', '.join(f'{100 * v:+.2f}' for v in stat['values'])})")
     lines += ["", f"Fine-tune: first {args.ner_train} sentences of msra_train_bio.txt x {args.ner_epochs} epochs, CRF "
               f"head -> {args.ner_test or 'all 3,442'} test sentences; cloze: {rows['char']['cloze_entities']} "
-              f"entities of the held-out People's Daily documents. Total time {minutes:.1f} min."]
+              f"entities of the held-out People's Daily documents. This invocation took {minutes:.1f} min "
+              f"(steps already in WORK_DIR are not run again)."]
     return "\n".join(lines)
 
 
