@@ -20,13 +20,16 @@ Examples::
 import dataclasses
 import logging
 import os
+from collections import Counter
 
 import numpy as np
 from mindspore import Tensor
 
 from .checkpoint import load_weights, log_report
+from .cloze import run_entity_cloze
 from .cli import (OPTIMIZER_FLAGS, add_flags, model_config_and_tokenizer, new_parser, optimizer_settings, run_cli,
                   save_model_files, str2bool)
+from .data.cloze import CLOZE_FORMATS, entity_cloze_items, read_cloze_sentences
 from .data.mindrecord import check_schema
 from .data.pretraining import (COLUMNS, DATA_FORMATS, MASKING_STRATEGIES, load_pretraining_data, parse_mix,
                                pretraining_mindrecord_rows, read_pretraining_mindrecord, read_pretraining_tfrecord)
@@ -52,7 +55,12 @@ def build_parser():
     add("--data_format", default="mindrecord", choices=("mindrecord", "tfrecord") + DATA_FORMATS,
         help="format of --data_dir")
     add_flags(parser, "shard_data", "schema_file_path")
-    add("--eval_data", default="", help="held-out data (same format as --data_dir): MLM and NSP accuracy")
+    add("--eval_data", default="", help="held-out data (same format as --data_dir): MLM and NSP accuracy, and the "
+                                        "entity cloze when it is word/tag text (--data_format tagged)")
+    add("--eval_cloze_data", nargs="*", default=None, help="held-out text with entities for the entity cloze "
+                                                           "(default: --eval_data when it is tagged text)")
+    add("--eval_cloze_format", default="tagged", choices=CLOZE_FORMATS,
+        help="of --eval_cloze_data: word/tag text (nr/ns/nt) or BIO characters")
     add_flags(parser, "eval_every", "eval_batch_size", "vocab_file", "config")
     add("--masking", default="ernie", choices=MASKING_STRATEGIES, help="raw input: masking level")
     add("--ernie_mix", default="char=1,phrase=1,entity=1", help="--masking ernie: level weights per sequence")
@@ -121,6 +129,23 @@ def open_sharded_data(path, tokenizer):
     return rows, len(first["input_ids"])
 
 
+def load_cloze_items(args, tokenizer, seq_len):
+    """The entity cloze items of the held-out text (``src/data/cloze.py``), or [] when it carries no entity tags."""
+    paths = args.eval_cloze_data
+    if paths is None and args.eval_data and args.data_format == "tagged":
+        paths = [args.eval_data]
+    if not paths:
+        if args.eval_data:
+            logger.info("no entity cloze: %s carries no entity tags (give --eval_cloze_data)", args.eval_data)
+        return []
+    stats = Counter()
+    items = entity_cloze_items(read_cloze_sentences(paths, args.eval_cloze_format), tokenizer, seq_len, stats=stats)
+    logger.info("entity cloze on %s: %s", " ".join(paths), " ".join(f"{k}={v}" for k, v in sorted(stats.items())))
+    if not items:
+        raise ValueError(f"{paths[0]}: no entity with known tokens for the entity cloze")
+    return items
+
+
 def evaluate_pretraining(model, columns, batch_size):
     """Masked-LM accuracy and loss over the weighted predictions, next-sentence accuracy over the examples."""
     names = ("input_ids", "segment_ids", "input_mask", "masked_lm_positions")
@@ -176,6 +201,7 @@ def run(args):
         train_data = load_data(args.data_dir, args, tokenizer)
         seq_len, column_names = train_data["input_ids"].shape[1], list(train_data)
     eval_columns = load_data(args.eval_data, args, tokenizer) if args.eval_data else None
+    cloze_items = load_cloze_items(args, tokenizer, seq_len)
     if args.schema_file_path and args.data_format == "mindrecord":
         check_schema(args.schema_file_path, column_names, args.data_dir)
     if seq_len > config.max_position_embeddings:
@@ -212,7 +238,10 @@ def run(args):
         progress_bar=args.progress_bar, run_description=run_description, seed_log_file="pretraining_log.txt")
 
     def evaluate(m):
-        return evaluate_pretraining(m, eval_columns, args.eval_batch_size)
+        metrics = evaluate_pretraining(m, eval_columns, args.eval_batch_size)
+        if cloze_items:
+            metrics.update(run_entity_cloze(m, cloze_items, args.eval_batch_size, seq_len))
+        return metrics
 
     metrics = Trainer(PretrainingLoss(model), model, train_data, COLUMNS, training,
                       evaluate=evaluate if eval_columns is not None else None, rank=rank, world_size=world_size,
@@ -220,7 +249,8 @@ def run(args):
     rows_read = getattr(train_data, "rows_read", num_examples(train_data))  # in memory: every row, once
     logger.info("rank %d read %d training rows of %d", rank, rows_read, num_examples(train_data))
     if rank == 0 and metrics:
-        print("eval " + " ".join(f"{k}={v:.4f}" for k, v in metrics.items()), flush=True)
+        print("eval " + " ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in metrics.items()),
+              flush=True)
     return metrics
 
 

@@ -105,7 +105,8 @@ def test_two_process_msrun_run_equals_one_process_with_the_same_global_batch(tmp
         for key in ("loss", "mlm_loss", "nsp_loss", "mlm_accuracy", "nsp_accuracy"):
             assert two_processes[key] == pytest.approx(one_process[key], rel=1e-5, abs=1e-6), key
     assert sorted(os.listdir(tmp_path / "parallel")) == sorted(os.listdir(tmp_path / "single")) == [
-        "checkpoint_last.ckpt", f"ernie-0_{STEPS}.ckpt", "ernie_config.json", "train_log.jsonl", "vocab.txt"]
+        "checkpoint_last.ckpt", f"ernie-0_{STEPS}.ckpt", "ernie_config.json", "pretraining_log.txt", "run.json",
+        "train_log.jsonl", "vocab.txt"]
 
     from src.checkpoint import read_checkpoint
     one = read_checkpoint(str(tmp_path / "single" / f"ernie-0_{STEPS}.ckpt"))
