@@ -190,6 +190,9 @@ def run(args):
 def load_checked(task, path, is_training, args, config):
     """``task.load`` plus the checks the data and the model must pass together, before any graph is built."""
     data = task.load(path, is_training)
+    if len(data.columns["input_ids"]) == 0:  # e.g. every row skipped as bad: say so, not "lower --batch_size"
+        raise ValueError(f"{data.source}: no examples to {'train on' if is_training else 'evaluate'} (see the "
+                         f"skipped rows above)")
     if args.schema_file_path and args.dataset_format == "mindrecord":
         check_schema(args.schema_file_path, data.columns, data.source)
     config.check_type_vocab(int(data.columns["segment_ids"].max(initial=0)) + 1, data.source)

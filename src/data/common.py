@@ -101,6 +101,12 @@ def split_tsv_row(path, lineno, line, names):
     return dict(zip(names, row))
 
 
+def check_has_rows(path, names, first_data_line, lines):
+    """A TSV with a header and nothing under it is an error that says so (not a later, unrelated one)."""
+    if len(lines) <= first_data_line:
+        raise InputError(f"{path}:1: no examples: the file has only the header line {names}")
+
+
 def log_skip(error, stats):
     logger.warning("skipped bad example: %s", error)
     stats.skipped_bad += 1
