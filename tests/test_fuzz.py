@@ -294,28 +294,33 @@ def test_record_files(tmp_path):
     write_tfrecord(columns(), tfrecord)
     assert np.array_equal(read_tfrecord_columns(tfrecord)["input_ids"], columns()["input_ids"])
     raw = open(tfrecord, "rb").read()
-    for name, content in [("truncated.tfrecord", raw[:-7]), ("flipped.tfrecord", raw[:20] + bytes([raw[20] ^ 1])
-                                                             + raw[21:]), ("empty.tfrecord", b"")]:
+    for name, content, where in [("truncated.tfrecord", raw[:-7], r"record 2 at byte \d+: file ends inside"),
+                                 ("flipped.tfrecord", raw[:20] + bytes([raw[20] ^ 1]) + raw[21:], r"CRC mismatch"),
+                                 ("empty.tfrecord", b"", r"empty file")]:
         path = write(tmp_path, name, content)
-        one_line_error(lambda: read_tfrecord_columns(path), path, r".")
+        one_line_error(lambda: read_tfrecord_columns(path), path, where)
     mindrecord = str(tmp_path / "data.mindrecord")
     write_mindrecord(columns(), mindrecord)
     assert np.array_equal(read_mindrecord_columns(mindrecord)["label_ids"], columns()["label_ids"])
     raw = open(mindrecord, "rb").read()
-    for name, content in [("cut.mindrecord", raw[:len(raw) // 2]), ("empty.mindrecord", b""),
-                          ("text.mindrecord", b"not a mindrecord file\n")]:
-        path = write(tmp_path, name, content)
-        one_line_error(lambda: read_mindrecord_columns(path), path, r".")
+    for content in (raw[:len(raw) // 2], b"not a MindRecord file\n", b""):  # damaged in place, beside its index
+        write(tmp_path, "data.mindrecord", content)
+        one_line_error(lambda: read_mindrecord_columns(mindrecord), mindrecord, r"^: cannot be read as MindRecord: "
+                                                                                r"not a MindRecord file, or damaged")
+    os.remove(mindrecord + ".db")
+    one_line_error(lambda: read_mindrecord_columns(mindrecord), mindrecord, r"its index file .*\.db is missing")
 
 
 def test_checkpoints(tmp_path):
     path = str(tmp_path / "model.ckpt")
     save_checkpoint([{"name": "w", "data": np.arange(64, dtype=np.float32)}], path)
     raw = open(path, "rb").read()
-    for name, content in [("truncated.ckpt", raw[:-9]), ("flipped.ckpt", raw[:40] + bytes([raw[40] ^ 4]) + raw[41:]),
-                          ("empty.ckpt", b""), ("text.ckpt", b"hello\n")]:
+    for name, content, where in [("truncated.ckpt", raw[:-9], r"not a MindSpore checkpoint, or truncated"),
+                                 ("flipped.ckpt", raw[:40] + bytes([raw[40] ^ 4]) + raw[41:], r"damaged: its CRC-32"),
+                                 ("empty.ckpt", b"", r"not a MindSpore checkpoint, or truncated"),
+                                 ("text.ckpt", b"hello\n", r"not a MindSpore checkpoint, or truncated")]:
         damaged = write(tmp_path, name, content)
-        one_line_error(lambda: read_checkpoint(damaged), damaged, r".")
+        one_line_error(lambda: read_checkpoint(damaged), damaged, where)
 
 
 # ------------------------------------------------------------------ predict.py input files
@@ -388,3 +393,32 @@ def test_export_and_predict_refuse_a_vocabulary_larger_than_the_model(tmp_path, 
     assert not os.path.exists(tmp_path / "exported.mindir")
     cli_error(capsys, predict.main, ["--model", str(folder), "--text", "好"], vocab,
               r"id 132, which does not fit vocab_size=100")
+
+
+CLI_CASES = {  # flag -> (file name, content, what the message must say after the file name)
+    "--config": ("config.json", json.dumps(dict(CONFIG, hidden_size="128")), r"hidden_size"),
+    "--train_config": ("train.yaml", b"optimizer: Lamb\nLamb: {learning_rate: \xff}\n", r"^:2: not valid UTF-8"),
+    "--label_map_file": ("labels.json", '{"0": 0, "1": -1}', r"^:1: label '1' has id -1"),
+    "--vocab_file": ("vocab.txt", b"[PAD]\t0\n\xff\t1\n", r"^:2: not valid UTF-8"),
+    "--train_data_file_path": ("train.tsv", "label\ttext_a\n1\t\xe5\xa5\xbd\n1\n", r"^:3: expected 2 tab-separated"),
+    "--eval_data_file_path": ("dev.tsv", b"label\ttext_a\n1\t\xe5\xa5\n", r"^:2: not valid UTF-8"),
+}
+
+
+@pytest.mark.parametrize("flag", sorted(CLI_CASES))
+def test_finetune_cli_names_the_bad_file(tmp_path, model_files, capsys, flag):
+    name, content, where = CLI_CASES[flag]
+    good = write(tmp_path, "good.tsv", "label\ttext_a\n1\t好\n0\t错\n1\t好\n0\t错\n")
+    argv = finetune_argv(model_files, tmp_path, good, good)
+    bad = write(tmp_path, name, content)
+    argv += [flag, bad]
+    message = cli_error(capsys, lambda a: finetune_main("classification", a), argv, bad, ".")
+    assert re.search(where, message[len(f"error: {bad}"):]), message
+
+
+def test_pretraining_cli_names_the_bad_line(tmp_path, model_files, capsys, tokenizer):
+    from src.pretrain import main as pretrain_main
+    samples = write(tmp_path, "samples.txt", f"{tokenizer.cls_token_id} 5 {tokenizer.sep_token_id};0 0 0;0 1 2;-1 0 -1;x\n")
+    cli_error(capsys, pretrain_main, ["--data_dir", samples, "--data_format", "ernie", "--vocab_file", VOCAB,
+                                      "--config", str(model_files / "ernie_config.json"), "--device_target", "CPU",
+                                      "--output_dir", str(tmp_path / "out")], samples, r":1: ")
