@@ -132,6 +132,9 @@ def test_kill_9_at_four_points_then_restart_ends_exactly_like_an_uninterrupted_r
         assert result.returncode == -signal.SIGKILL, (kill_at, result.stderr[-3000:])
         if kill_at.endswith("mid"):
             assert any(name.startswith(".checkpoint_last.ckpt.") for name in os.listdir(killed))
+        state = read_checkpoint(str(killed / "checkpoint_last.ckpt"))
+        if int(state["trainer_epoch"]) >= 1:  # a restart in epoch 2 knows epoch 1's score exactly (item 1)
+            assert state["trainer_best_metric"] == evaluations[0]["accuracy"], kill_at
     finished = run(command(files, killed))
     assert finished.returncode == 0, finished.stderr[-3000:]
     assert "removed this leftover temporary of an interrupted run" in stderr[1]  # the restart after "mid"
