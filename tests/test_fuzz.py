@@ -234,12 +234,12 @@ def test_model_configs(tmp_path):
                                  ("list.json", "[]", r"object|dict"), ("empty.json", "", r"^:1:1: not valid JSON")]:
         path = write(tmp_path, name, content)
         one_line_error(lambda: load_config(path), path, where)
-    small = load_config(write(tmp_path, "small.json", json.dumps(CONFIG)))
-    with pytest.raises(ValueError, match="max_position_embeddings"):
-        small.check_sequence_length(128, "--max_seq_len")
-    single = load_config(write(tmp_path, "single.json", json.dumps(dict(CONFIG, type_vocab_size=1))))
-    with pytest.raises(ValueError, match="type_vocab_size"):
-        single.check_type_vocab(2, "pairs.tsv")
+    small_path = write(tmp_path, "small.json", json.dumps(CONFIG))  # checked against the run's settings and data
+    with pytest.raises(ValueError, match=f"max_position_embeddings 64 in {re.escape(small_path)}$"):
+        load_config(small_path).check_sequence_length(128, "--max_seq_len")
+    single_path = write(tmp_path, "single.json", json.dumps(dict(CONFIG, type_vocab_size=1)))
+    with pytest.raises(ValueError, match=f"^pairs.tsv needs 2 token types .* in {re.escape(single_path)}$"):
+        load_config(single_path).check_type_vocab(2, "pairs.tsv")
 
 
 def test_train_configs(tmp_path):
