@@ -55,10 +55,13 @@ def read_records(path, required_fields):
     if not as_json and tuple(required_fields) != ("text",):
         raise InputError(f"{path}: this model's input must be JSON lines (.jsonl) with "
                          f"{' and '.join(map(repr, required_fields))}")
-    records = []
+    records, blank = [], None
     for lineno, line in iter_lines(path):
         if not line.strip():
-            raise InputError(f"{path}:{lineno}: empty line (one input a line)")
+            blank = blank or lineno  # blank lines at the end of the file are an editor's, not inputs
+            continue
+        if blank:
+            raise InputError(f"{path}:{blank}: empty line (one input a line)")
         if not as_json:
             records.append((lineno, {"text": line}))
             continue

@@ -278,9 +278,12 @@ def cmrc_em(answers, prediction):
 def cmrc_evaluate(dataset_json_dict_or_path, predictions):
     """Official CMRC2018 EM/F1 (x100) of ``predictions`` ({question id: answer text}) on a SQuAD-format dataset.
 
-    Returns ``{"exact_match", "f1", "total", "skipped", "extra"}``: ``skipped`` questions had no prediction and
-    score 0 (they stay in ``total``); ``extra`` counts predictions for ids that are not in the dataset. Ids are
-    compared stripped of surrounding whitespace (the official script strips the dataset's ids).
+    Returns ``{"exact_match", "f1", "total", "skipped", "no_reference", "extra"}``. Every question of the dataset is
+    in ``total``, the denominator, as in the official script: ``skipped`` questions had no prediction and score 0;
+    ``no_reference`` questions have an empty answer list and score 0 (the official EM of such a question is 0; its F1
+    would be ``max([])``, which stops the official script, so 0 is the only score consistent with its EM and with
+    its denominator). ``extra`` counts predictions for ids that are not in the dataset. Ids are compared stripped of
+    surrounding whitespace (the official script strips the dataset's ids); a question's text plays no part.
     """
     dataset = dataset_json_dict_or_path
     if isinstance(dataset, (str, os.PathLike)):
@@ -291,19 +294,20 @@ def cmrc_evaluate(dataset_json_dict_or_path, predictions):
         raise ValueError(f"predictions must be a dict {{question id: answer text}}, got {type(predictions).__name__}")
     predictions = {str(qid).strip(): text for qid, text in predictions.items()}
     em = f1 = 0.0
-    total = skipped = 0
+    total = skipped = no_reference = 0
     seen = set()
     for article in dataset["data"]:
         for paragraph in article["paragraphs"]:
             for question in paragraph["qas"]:
                 qid = str(question["id"]).strip()
-                answers = [answer["text"] for answer in question["answers"]]
-                if not answers:
-                    raise ValueError(f"question {qid} has no reference answer")
+                answers = [answer["text"] for answer in question.get("answers") or ()]
                 total += 1
                 seen.add(qid)
                 if qid not in predictions:
                     skipped += 1
+                    continue
+                if not answers:
+                    no_reference += 1
                     continue
                 prediction = str(predictions[qid])
                 em += cmrc_em(answers, prediction)
@@ -311,7 +315,7 @@ def cmrc_evaluate(dataset_json_dict_or_path, predictions):
     if not total:
         raise ValueError("the dataset has no questions")
     return {"exact_match": 100.0 * em / total, "f1": 100.0 * f1 / total, "total": total, "skipped": skipped,
-            "extra": len(set(predictions) - seen)}
+            "no_reference": no_reference, "extra": len(set(predictions) - seen)}
 
 
 # ---------------------------------------------------------------- printing

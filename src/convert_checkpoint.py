@@ -370,6 +370,12 @@ def _report(result, source):
         logger.warning("%s: %d source tensors were not used: %s", source, len(others), others)
     encoder = [name for name in result.unfilled if name.startswith("ernie.")]
     heads = [name for name in result.unfilled if name not in encoder]
+    pooler = [name for name in encoder if name.startswith("ernie.pooler.")]
+    if pooler and any(name.startswith(("qa_outputs.", "classifier.")) for name in result.weights):
+        # transformers' token-classification and QA models have no pooler, and our NER and MRC heads do not use it
+        encoder = [name for name in encoder if name not in pooler]
+        logger.info("%s: no pooler in the source (as in a Hugging Face token-classification or QA model): fine for "
+                    "NER and MRC; a sentence-classification task would need it", source)
     if encoder:
         logger.warning("%s: %d encoder parameters are not in the source and will start from random initialisation "
                        "when loaded: %s", source, len(encoder), encoder)

@@ -23,7 +23,7 @@ from .serving.runtime import find_checkpoint, trained_task_info
 from .tasks.base import EvalOptions
 from .tasks.registry import (TASKS, default_task_info, label_map_of, task_class, task_data_files, task_spec,
                              tasks_of_kind)
-from .trainer import Trainer, TrainingConfig
+from .trainer import Trainer, TrainingConfig, check_same_run
 
 logger = logging.getLogger(__name__)
 
@@ -155,12 +155,14 @@ def run(args):
             logger.warning("no --load_pretrain_checkpoint_path: training from randomly initialised weights")
         os.makedirs(output_dir, exist_ok=True)
         info.vocab_file = "vocab.txt"
-        if rank == 0:
-            save_model_files(output_dir, config, tokenizer)
-            write_json(info.to_dict(), os.path.join(output_dir, "task.json"))
         select_best = eval_data is not None and args.eval_during_training
         best_metric = task.metric_key(options.assessment_method) if select_best else ""
         training = training_config(args, info, config, output_dir, world_size, best_metric, optimizer)
+        if training.resume:  # a different run in the folder stops here, before its task.json is replaced
+            check_same_run(output_dir, training.run_description, training.overwrite_output_dir)
+        if rank == 0:
+            save_model_files(output_dir, config, tokenizer)
+            write_json(info.to_dict(), os.path.join(output_dir, "task.json"))
         Trainer(task.loss_cell(model), model, train_data.columns, task.train_columns, training,
                 evaluate=(lambda m: task.evaluate(m, eval_data)) if select_best else None, rank=rank,
                 world_size=world_size, summarize=task.summarize).train()
@@ -188,6 +190,9 @@ def run(args):
 def load_checked(task, path, is_training, args, config):
     """``task.load`` plus the checks the data and the model must pass together, before any graph is built."""
     data = task.load(path, is_training)
+    if len(data.columns["input_ids"]) == 0:  # e.g. every row skipped as bad: say so, not "lower --batch_size"
+        raise ValueError(f"{data.source}: no examples to {'train on' if is_training else 'evaluate'} (see the "
+                         f"skipped rows above)")
     if args.schema_file_path and args.dataset_format == "mindrecord":
         check_schema(args.schema_file_path, data.columns, data.source)
     config.check_type_vocab(int(data.columns["segment_ids"].max(initial=0)) + 1, data.source)

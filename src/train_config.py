@@ -181,8 +181,13 @@ def _unique_keys_json(path):
 def _read_file(path):
     if not os.path.isfile(path):
         raise FileNotFoundError(f"{path}: file not found")
-    with open(path, encoding="utf-8") as f:
-        text = f.read()
+    with open(path, "rb") as f:
+        raw = f.read()
+    try:
+        text = raw.decode("utf-8").removeprefix("\ufeff")
+    except UnicodeDecodeError as err:
+        line = raw.count(b"\n", 0, err.start) + 1
+        raise ValueError(f"{path}:{line}: not valid UTF-8 ({err.reason} at byte {err.start})") from None
     if path.lower().endswith(".json"):
         try:
             return json.loads(text, object_pairs_hook=_unique_keys_json(path))

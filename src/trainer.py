@@ -22,7 +22,7 @@ from tqdm.contrib.logging import logging_redirect_tqdm
 
 from .checkpoint import load_weights, read_checkpoint, save_checkpoint
 from .dataset import eval_batches, num_examples, steps_per_epoch, train_batches
-from .fileio import read_json, remove_stale_temporaries, write_json
+from .fileio import read_json, remove_quietly, remove_stale_temporaries, write_json
 from .optimization import build_optimizer
 from .progress import progress
 
@@ -176,7 +176,7 @@ def check_same_run(output_dir, description, overwrite):
         return True
     if overwrite:
         logger.info("--overwrite_output_dir: starting afresh in %s", output_dir)
-        os.remove(last)
+        remove_quietly(last)  # every rank checks: another may have removed it already
         return False
     if previous is None:
         differences = [f"{run_file} is missing, so the run cannot be identified"]
@@ -227,7 +227,7 @@ class Trainer:
                                                    config.scale_window) if config.loss_scale else None
         self.train_step = TrainStep(loss_net, optimizer, config.max_grad_norm, loss_scale)
         self.last_path = os.path.join(config.output_dir, LAST_CHECKPOINT)
-        self.state = {"epoch": 0, "step_in_epoch": 0, "global_step": 0, "best_metric": -np.inf}
+        self.state = {"epoch": 0, "step_in_epoch": 0, "global_step": 0, "best_metric": -np.inf, "finished": 0}
         self.last_metrics = {}
         self.sum_over_ranks = SumOverRanks() if world_size > 1 else None
 
@@ -240,9 +240,15 @@ class Trainer:
         config, state = self.config, self.state
         self._start()
         self.train_step.set_train(True)
-        while (config.max_steps > 0 or state["epoch"] < config.epochs) and state["global_step"] < self.total_steps:
-            batches = train_batches(self.columns, self.column_names, config.batch_size, state["epoch"], config.seed,
-                                    config.shuffle, self.rank, self.world_size, skip_batches=state["step_in_epoch"])
+        # "finished" is saved only after the last epoch's end (its checkpoint and evaluation): a run killed after
+        # its last step but before that evaluation resumes to run it, so the best checkpoint cannot miss it.
+        while not state["finished"]:
+            # A run killed after an epoch's last step resumes with no batch left there (an empty MindSpore dataset
+            # is an error): it goes straight to the epoch's end, its checkpoint and evaluation.
+            done = state["step_in_epoch"] >= self.per_epoch or state["global_step"] >= self.total_steps
+            batches = () if done else train_batches(
+                self.columns, self.column_names, config.batch_size, state["epoch"], config.seed, config.shuffle,
+                self.rank, self.world_size, skip_batches=state["step_in_epoch"])
             for batch in batches:
                 outputs = self.train_step(*batch)
                 state["step_in_epoch"] += 1
@@ -261,6 +267,7 @@ class Trainer:
             if state["step_in_epoch"] >= self.per_epoch:
                 state["epoch"] += 1
                 state["step_in_epoch"] = 0
+            state["finished"] = int(state["global_step"] >= self.total_steps)
             self._save_epoch_checkpoint()
             if self.evaluate_fn and not config.eval_every:
                 self._evaluate()
@@ -309,6 +316,8 @@ class Trainer:
         load_weights(self.train_step, {name: values[name] for name in parameters})
         self.state.update({key: values[f"trainer_{key}"].item()
                            for key in ("epoch", "step_in_epoch", "global_step", "best_metric")})
+        # checkpoints from before the mark: the last epoch's end runs again (same weights, same score)
+        self.state["finished"] = int(values["trainer_finished"].item()) if "trainer_finished" in values else 0
         logger.info("resuming the same run from %s at epoch %d, step %d", self.last_path, self.state["epoch"],
                     self.state["global_step"])
 
@@ -319,7 +328,7 @@ class Trainer:
             state = self.state
             save_checkpoint(self.train_step, self.last_path, append_dict={
                 "trainer_epoch": state["epoch"], "trainer_step_in_epoch": state["step_in_epoch"],
-                "trainer_global_step": state["global_step"],
+                "trainer_global_step": state["global_step"], "trainer_finished": state["finished"],
                 "trainer_best_metric": Tensor(np.float64(state["best_metric"])), "trainer_seed": self.config.seed})
 
     def _save_epoch_checkpoint(self):

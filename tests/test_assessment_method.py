@@ -230,13 +230,14 @@ def test_cmrc_evaluate_by_hand(tmp_path):
     dataset = squad(("Q1", ["北京大学", "北京"]), ("Q2 ", ["北京大学"]), ("Q3", ["上海"]))
     predictions = {"Q1": "在北京", "Q2": "北京大学。", "Q9": "extra"}
     want = {"exact_match": 100 * (0 + 1 + 0) / 3, "f1": 100 * (0.8 + 1 + 0) / 3, "total": 3, "skipped": 1,
-            "extra": 1}
+            "no_reference": 0, "extra": 1}
     assert am.cmrc_evaluate(dataset, predictions) == pytest.approx(want, abs=1e-9)
     path = tmp_path / "dev.json"
     path.write_text(json.dumps(dataset, ensure_ascii=False), encoding="utf-8")
     assert am.cmrc_evaluate(str(path), predictions) == pytest.approx(want, abs=1e-9)
-    with pytest.raises(ValueError, match="no reference answer"):
-        am.cmrc_evaluate(squad(("Q1", [])), {"Q1": "x"})
+    # no reference answer: in the denominator with 0, as the official script counts it (its EM is 0)
+    assert am.cmrc_evaluate(squad(("Q1", []), ("Q2", ["北京"])), {"Q1": "x", "Q2": "北京"}) == pytest.approx(
+        {"exact_match": 50.0, "f1": 50.0, "total": 2, "skipped": 0, "no_reference": 1, "extra": 0}, abs=1e-9)
     with pytest.raises(ValueError, match="SQuAD-format"):
         am.cmrc_evaluate({"version": 1}, {})
     with pytest.raises(ValueError, match="no questions"):

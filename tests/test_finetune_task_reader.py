@@ -59,7 +59,7 @@ def test_read_label_map_real_layout(tmp_path):
 
 
 @pytest.mark.parametrize("text, message", [
-    ('{\n  "O": 0,\n  "B-PER" 1\n}', ":3: not valid JSON"),
+    ('{\n  "O": 0,\n  "B-PER" 1\n}', ":3:11: not valid JSON"),
     ('{"O": "zero"}', "expected an integer >= 0"),
     ('["O"]', "expected a non-empty JSON object"),
 ])

@@ -102,7 +102,7 @@ def test_bad_questions(tmp_path, qas, message):
 def test_invalid_json_names_the_line(tmp_path):
     path = tmp_path / "bad.json"
     path.write_text('{"data": [\n  {"paragraphs": [}\n]}', encoding="utf-8")
-    with pytest.raises(InputError, match=r"bad.json:2: invalid JSON"):
+    with pytest.raises(InputError, match=r"bad.json:2:19: not valid JSON"):
         read_mrc_file(str(path), is_training=False)
 
 
@@ -349,3 +349,63 @@ def test_real_windows_match_hugging_face(shared_data, ernie_vocab):
                 hf_spans = [tuple(offset) for offset, sequence in zip(encoded["offset_mapping"][window],
                                                                       encoded.sequence_ids(window)) if sequence == 1]
                 assert features[row].token_spans == hf_spans, example.qas_id
+
+
+# ---------------------------------------------------------------- questions without text or reference answer
+
+def test_questions_without_text_or_reference_are_scored_like_the_official_script(tmp_path, tokenizer):
+    """Evaluation keeps a question with empty text and one without a reference answer, and both stay in the
+    denominator. The official cmrc2018_evaluate.py scores a question's EM 0 when it has no answers (its F1 would be
+    max([]), which stops it): ours counts 0 for both; the other questions score as its transcription does."""
+    from test_assessment_method import official_evaluate  # the transcription of the official script
+    from src import assessment_method as am
+    qas = [{"question": "", "id": "q_empty", "answers": [{"text": "北京", "answer_start": 0}]},
+           {"question": "哪里有故宫？", "id": "q_none", "answers": []},
+           {"question": "首都是哪里？", "id": "q_ok", "answers": [{"text": "北京", "answer_start": 0}]}]
+    path = write_squad(tmp_path, qas)
+    with pytest.raises(InputError, match="q_empty: empty or missing question"):
+        read_mrc_file(path, is_training=True)
+    stats = ReaderStats()
+    examples = read_mrc_file(path, is_training=False, stats=stats)
+    assert [e.qas_id for e in examples] == ["q_empty", "q_none", "q_ok"]
+    assert (stats.read, stats.empty_question, stats.no_reference_answer) == (3, 1, 1)
+    columns, features = convert_mrc_examples(examples, tokenizer, 48, 16, 16, False)
+    assert columns["input_ids"][0][:2].tolist() == [tokenizer.cls_token_id, tokenizer.sep_token_id]  # no question
+    rng = np.random.default_rng(0)
+    logits = rng.normal(size=(2,) + columns["input_ids"].shape)
+    predictions, _ = extract_answers(examples, features, logits[0], logits[1])
+    predictions["q_ok"] = "北京"
+    scores = am.cmrc_evaluate(path, predictions)
+    assert (scores["total"], scores["skipped"], scores["no_reference"]) == (3, 0, 1)
+    with open(path, encoding="utf-8") as f:
+        gold = json.load(f)
+    without_empty_list = {"data": [{"paragraphs": [{"context": CONTEXT, "qas": [qas[0], qas[2]]}]}]}
+    f1, em, total, _ = official_evaluate(without_empty_list, predictions, am._word_tokenize)
+    # the official sums over the two questions it can score, divided by all three
+    assert scores["exact_match"] == pytest.approx(em * total / 3, abs=1e-9)
+    assert scores["f1"] == pytest.approx(f1 * total / 3, abs=1e-9)
+    assert gold["data"][0]["paragraphs"][0]["qas"][1]["answers"] == []
+
+
+@pytest.mark.real_data
+def test_cmrc2018_trial_scores_all_1002_questions(shared_data):
+    """CMRC2018 trial has two questions with empty text: evaluation reads, encodes and scores all 1,002."""
+    from test_assessment_method import official_evaluate
+    from src import assessment_method as am
+    path = os.path.join(shared_data, "cmrc2018", "cmrc2018_trial.json")
+    vocab = os.path.join(shared_data, "ernie_1.0", "vocab.txt")
+    if not (os.path.isfile(path) and os.path.isfile(vocab)):
+        pytest.skip(f"{path} or {vocab} is absent")
+    stats = ReaderStats()
+    examples = read_mrc_file(path, is_training=False, stats=stats)
+    assert (len(examples), stats.empty_question, stats.skipped_bad) == (1002, 2, 0)
+    columns, features = convert_mrc_examples(examples, ErnieTokenizer(vocab), 128, 64, 128, False)
+    logits = np.random.default_rng(0).normal(size=(2,) + columns["input_ids"].shape)
+    predictions, _ = extract_answers(examples, features, logits[0], logits[1])
+    assert len(predictions) == 1002
+    scores = am.cmrc_evaluate(path, predictions)
+    assert (scores["total"], scores["skipped"], scores["no_reference"]) == (1002, 0, 0)
+    with open(path, encoding="utf-8") as f:
+        f1, em, total, skipped = official_evaluate(json.load(f), predictions, am._word_tokenize)
+    assert (total, skipped) == (1002, 0)
+    assert (scores["exact_match"], scores["f1"]) == (pytest.approx(em, abs=1e-9), pytest.approx(f1, abs=1e-9))

@@ -6,7 +6,8 @@ from typing import Optional
 import numpy as np
 
 from ..progress import progress
-from .common import (InputError, ReaderStats, log_skip, pad_rows, read_lines, split_tsv_row, tsv_column_names)
+from .common import (InputError, ReaderStats, check_has_rows, log_skip, pad_rows, read_lines, split_tsv_row,
+                     tsv_column_names)
 
 
 @dataclass
@@ -26,6 +27,7 @@ def read_classification_file(path, label_map=None, columns=None, skip_bad_exampl
     stats = stats if stats is not None else ReaderStats()
     lines = read_lines(path)
     names, first_data_line = tsv_column_names(path, lines[0], columns)
+    check_has_rows(path, names, first_data_line, lines)
     examples, seen_rows = [], set()
     for lineno, line in enumerate(lines[first_data_line:], first_data_line + 1):
         try:

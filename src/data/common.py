@@ -42,6 +42,8 @@ class ReaderStats(Stats):
     answer_repaired: int = 0          # MRC answer_start values corrected by locating the answer text
     answer_not_in_context: int = 0    # MRC reference answers whose text is not in the context (kept for scoring)
     answer_outside_window: int = 0    # MRC training windows that do not contain the answer (labelled [CLS])
+    empty_question: int = 0           # MRC evaluation questions with empty text (kept: CMRC2018 trial has two)
+    no_reference_answer: int = 0      # MRC evaluation questions without a reference answer (kept, scored 0)
     answer_not_token_aligned: int = 0  # MRC training answers whose tokens cover other text: surrounding whitespace
     #                                    dropped, or an edge inside a token widened to the whole token
 
@@ -97,6 +99,12 @@ def split_tsv_row(path, lineno, line, names):
     if len(row) != len(names):
         raise InputError(f"{path}:{lineno}: expected {len(names)} tab-separated columns {names}, found {len(row)}")
     return dict(zip(names, row))
+
+
+def check_has_rows(path, names, first_data_line, lines):
+    """A TSV with a header and nothing under it is an error that says so (not a later, unrelated one)."""
+    if len(lines) <= first_data_line:
+        raise InputError(f"{path}:1: no examples: the file has only the header line {names}")
 
 
 def log_skip(error, stats):

@@ -76,7 +76,14 @@ def read_mindrecord_columns(path):
     ``write_mindrecord`` writes, or a directory of them) as int32 columns."""
     from mindspore.mindrecord import FileReader
 
-    reader = FileReader(mindrecord_files(path), num_consumer=1)
+    files = mindrecord_files(path)
+    try:
+        reader = FileReader(files, num_consumer=1)
+    except (RuntimeError, ValueError) as err:  # MindSpore's message names its index file, not what is wrong
+        missing_index = [f"{file}.db" for file in files if not os.path.isfile(f"{file}.db")]
+        reason = f"its index file {missing_index[0]} is missing" if missing_index else \
+            f"not a MindRecord file, or damaged ({str(err).splitlines()[0][:120]})"
+        raise InputError(f"{files[0]}: cannot be read as MindRecord: {reason}") from None
     try:
         rows = list(reader.get_next())
     finally:

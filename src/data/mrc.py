@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..fileio import read_json
 from ..progress import progress
 from .common import InputError, ReaderStats, log_skip, pad_rows
 
@@ -66,27 +67,49 @@ def _question_error(path, raw, qas_id, message):
     return InputError(f"{where}: question {qas_id or '(no id)'}: {message}")
 
 
+def _checked_list(value, path, key):
+    """``value`` if it is a JSON list (a missing key: an empty one), else an InputError naming the key."""
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise InputError(f"{path}: {key}: expected a JSON list, got {type(value).__name__} {str(value)[:40]!r}")
+    return value
+
+
+def _checked_object(value, path, key):
+    if not isinstance(value, dict):
+        raise InputError(f"{path}: {key}: expected a JSON object, got {type(value).__name__} {str(value)[:40]!r}")
+    return value
+
+
 def read_mrc_file(path, is_training, skip_bad_examples=False, stats=None):
     """Questions of a SQuAD v1 JSON file (``data[].paragraphs[].context/qas[]``).
 
     Wrong answer_start values are repaired by locating the answer text (nearest occurrence) and counted. An answer
     whose text is not in its context is an error for the first answer in training (or skipped and counted with
     ``skip_bad_examples``); other answers are only references for scoring: kept, with answer_start -1, and counted.
+    For evaluation a question may have empty text or no reference answer (CMRC2018 trial has both): it is kept and
+    scored, as the official script scores every question. A ``data``, article, paragraph or ``qas`` of the wrong JSON
+    type is an error naming its key path (it is structure, never skipped).
     """
     stats = stats if stats is not None else ReaderStats()
-    with open(path, encoding="utf-8") as f:
-        raw = f.read()
     try:
-        data = json.loads(raw)["data"]
-    except json.JSONDecodeError as e:
-        raise InputError(f"{path}:{e.lineno}: invalid JSON: {e.msg}") from None
-    except (KeyError, TypeError):
-        raise InputError(f"{path}:1: expected a SQuAD-style object with a 'data' list") from None
+        document = read_json(path)
+    except ValueError as err:
+        raise InputError(str(err)) from None
+    with open(path, encoding="utf-8-sig") as f:  # read_json decoded it: only for the line numbers of question ids
+        raw = f.read()
+    if not isinstance(document, dict) or "data" not in document:
+        raise InputError(f"{path}:1: expected a SQuAD-style object with a 'data' list")
     examples, seen_ids = [], set()
-    for article in data:
-        for paragraph in article.get("paragraphs", ()):
+    for a, article in enumerate(_checked_list(document["data"], path, "data")):
+        article = _checked_object(article, path, f"data[{a}]")
+        for p, paragraph in enumerate(_checked_list(article.get("paragraphs"), path, f"data[{a}].paragraphs")):
+            key = f"data[{a}].paragraphs[{p}]"
+            paragraph = _checked_object(paragraph, path, key)
             context = paragraph.get("context")
-            for qa in paragraph.get("qas", ()):
+            for q, qa in enumerate(_checked_list(paragraph.get("qas"), path, f"{key}.qas")):
+                qa = _checked_object(qa, path, f"{key}.qas[{q}]")
                 qas_id = str(qa.get("id", ""))
                 error = functools.partial(_question_error, path, raw, qas_id)
                 try:
@@ -97,8 +120,11 @@ def read_mrc_file(path, is_training, skip_bad_examples=False, stats=None):
                     if qas_id in seen_ids:
                         raise error("duplicate question id")
                     question = qa.get("question")
-                    if not isinstance(question, str) or not question.strip():
-                        raise error("empty or missing question")
+                    if not isinstance(question, str) or (is_training and not question.strip()):
+                        raise error("empty or missing question" if is_training else
+                                    f"question text must be a string, got {question!r}")
+                    if not question.strip():
+                        stats.empty_question += 1
                     answers = _read_answers(qa, context, is_training, error, stats)
                 except InputError as e:
                     if not skip_bad_examples:
@@ -113,7 +139,12 @@ def read_mrc_file(path, is_training, skip_bad_examples=False, stats=None):
 
 def _read_answers(qa, context, is_training, error, stats):
     answers = []
-    for answer_index, answer in enumerate(qa.get("answers") or ()):
+    raw_answers = qa.get("answers")
+    if raw_answers is not None and not isinstance(raw_answers, list):
+        raise error(f"'answers' must be a JSON list, got {type(raw_answers).__name__}")
+    for answer_index, answer in enumerate(raw_answers or ()):
+        if not isinstance(answer, dict):
+            raise error(f"answer {answer_index} must be a JSON object, got {answer!r}")
         text, answer_start = answer.get("text"), answer.get("answer_start")
         if not isinstance(text, str) or not text.strip() or not isinstance(answer_start, int):
             raise error(f"answer {answer_index} needs a non-empty 'text' and an integer 'answer_start', "
@@ -129,6 +160,8 @@ def _read_answers(qa, context, is_training, error, stats):
         answers.append({"text": text, "answer_start": located})
     if is_training and not answers:
         raise error("no answer (training needs one)")
+    if not answers:
+        stats.no_reference_answer += 1
     return answers
 
 

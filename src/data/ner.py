@@ -7,7 +7,8 @@ import numpy as np
 
 from ..assessment_method import get_entities
 from ..progress import progress
-from .common import (InputError, ReaderStats, log_skip, pad_rows, read_lines, split_tsv_row, tsv_column_names)
+from .common import (InputError, ReaderStats, check_has_rows, log_skip, pad_rows, read_lines, split_tsv_row,
+                     tsv_column_names)
 
 
 @dataclass
@@ -38,6 +39,7 @@ def _parse_ner_tags(path, lineno, chars, tags, label_map):
 def _read_ner_tsv(path, lines, label_map, columns, skip_bad_examples, stats):
     """ERNIE's layout: text_a and label hold the chars and tags of one sentence, each joined by "\\x02"."""
     names, first_data_line = tsv_column_names(path, lines[0], columns)
+    check_has_rows(path, names, first_data_line, lines)
     examples = []
     for lineno, line in enumerate(lines[first_data_line:], first_data_line + 1):
         try:
