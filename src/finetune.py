@@ -58,7 +58,11 @@ def _resolve_task_type(args):
         return
     path = args.load_finetune_checkpoint_path
     if not args.do_train and path and os.path.exists(path):
-        task_json = os.path.join(os.path.dirname(os.path.abspath(find_checkpoint(path))), "task.json")
+        try:
+            ckpt_file = find_checkpoint(path)
+        except FileNotFoundError:  # reported after the flags are checked, with the other files
+            ckpt_file = os.path.join(path, "none")
+        task_json = os.path.join(os.path.dirname(os.path.abspath(ckpt_file)), "task.json")
         if os.path.isfile(task_json):
             args.task_type = TaskInfo.from_dict(read_json(task_json), task_json).task_type
             return

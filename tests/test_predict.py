@@ -206,7 +206,7 @@ def test_cli_single_text(exported, capsys):
     with pytest.raises(SystemExit, match="needs --context and --question"):
         predict.main(["--model", exported["mrc"][2], "--text", "很好"])
     _, out = run_cli(["--model", exported["mrc"][1], "--context", "北京是首都。", "--question", "首都？"], capsys)
-    assert {"answer", "start", "end", "probability", "windows"} == set(json.loads(out))
+    assert {"context", "question", "answer", "start", "end", "probability", "windows"} == set(json.loads(out))
     with pytest.raises(SystemExit, match="describe a checkpoint"):
         predict.main(["--model", onnx, "--text", "很好", "--max_seq_len", "64"])
 

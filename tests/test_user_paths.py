@@ -11,7 +11,6 @@ import concurrent.futures
 import glob
 import json
 import os
-import pty
 import random
 import re
 import subprocess
@@ -27,9 +26,11 @@ import preprocess
 import postprocess
 from src import convert_checkpoint, finetune, finetune_task_reader, inference, pretrain, pretraining_reader
 from src.assessment_method import metric_key
+from src.data import classification as classification_data, ner as ner_data
+from src.data.mindrecord import read_mindrecord_columns
 from src.serving.runtime import trained_task_info
 from src.tasks.base import EvalOptions
-from src.tasks.registry import build_task
+from src.tasks.registry import build_task, default_task_info, label_map_of
 from src.tokenizer import SPECIAL_TOKENS
 from src.tokenizer import _main as tokenizer_cli
 
@@ -378,7 +379,6 @@ def test_item12_the_columns_option_the_error_names_works_in_the_scripts(files, t
     finetune_task_reader.main(["--task_type", "chnsenticorp", "--vocab_file", files["vocab"], "--input_file",
                                files["senti_train"], "--columns", "label,text_a", "--output_file", output,
                                "--max_seq_len", "16"])
-    from src.data.mindrecord import read_mindrecord_columns
     columns = read_mindrecord_columns(output)
     assert len(columns["input_ids"]) == 32
     assert list(columns["label_ids"]) == [i % 2 for i in range(32)]
@@ -426,7 +426,7 @@ def scored_predictions(args, data_file, logits_for, tmp_path, files):
     parsed = finetune.build_parser("classification").parse_args(args)
     info = finetune.task_info(parsed)
     info.vocab_file = files["vocab"]
-    task = build_task(info, EvalOptions(), finetune.label_map_of(info, parsed.label_map_file))
+    task = build_task(info, EvalOptions(), label_map_of(info, parsed.label_map_file))
     data = task.load(data_file, is_training=False)
     path = tmp_path / "predictions.jsonl"
     task.score(data, (logits_for(data),), str(path))
@@ -458,7 +458,7 @@ def test_item14_xnli_trained_with_ernies_label_map_predicts_the_datas_spelling(t
 
 def on_a_terminal(argv, env, timeout=300):
     """Runs ``argv`` with stdout and stderr on a pseudo-terminal; returns (status, everything it wrote)."""
-    master, slave = pty.openpty()
+    master, slave = os.openpty()
     process = subprocess.Popen([sys.executable, *argv], cwd=REPO, env=env, stdin=subprocess.DEVNULL, stdout=slave,
                                stderr=slave)
     os.close(slave)
@@ -508,7 +508,6 @@ def test_item15_progress_bars_on_a_terminal_and_none_in_a_log_file(files, traine
 
 
 def test_item15_max_train_samples_tokenises_only_what_it_needs(tmp_path, files, monkeypatch):
-    from src.data import classification as classification_data, ner as ner_data
     tokenised = []
 
     def counting(iterable, desc, total=None, unit="it"):
@@ -523,7 +522,7 @@ def test_item15_max_train_samples_tokenises_only_what_it_needs(tmp_path, files, 
     sentence = "\x02".join("张三住在北京") + "\t" + "\x02".join(["B-PER", "I-PER", "O", "O", "B-LOC", "I-LOC"])
     big_ner.write_text("text_a\tlabel\n" + (sentence + "\n") * 45000, encoding="utf-8")
     for task_type, path in (("chnsenticorp", big_tsv), ("msra_ner", str(big_ner))):
-        info = finetune.default_task_info(task_type, 16)
+        info = default_task_info(task_type, 16)
         info.vocab_file = files["vocab"]
         task = build_task(info, EvalOptions(max_train_samples=7))
         tokenised.clear()
