@@ -183,7 +183,7 @@ def test_item4_evaluating_a_trained_folder_uses_its_max_seq_len_and_says_so(trai
     assert "max_seq_len 48," in override["stderr"]
 
 
-def test_item4_export_predict_and_the_310_chain_score_the_trained_folder_the_same(files, trained, tmp_path):
+def test_item4_export_predict_and_the_310_chain_score_the_trained_folder_the_same(files, trained, tmp_path, capsys):
     folder = trained["cmrc"]["folder"]
     during_training = json.load(open(os.path.join(folder, "cmrc_dev_metrics.json")))
     mindir = export.main(["--ckpt_file", folder, "--file_name", str(tmp_path / "cmrc")])
@@ -193,7 +193,9 @@ def test_item4_export_predict_and_the_310_chain_score_the_trained_folder_the_sam
                                 "false"])
         assert metrics == pytest.approx(during_training, abs=1e-9), model
     prep, results = str(tmp_path / "prep"), str(tmp_path / "results")
+    capsys.readouterr()
     preprocess.main(["--model_path", mindir, "--eval_data_file_path", files["cmrc_dev"], "--result_path", prep])
+    assert f"rows of max_seq_len 32 (the model's, from {mindir}.json)" in capsys.readouterr().out
     inference.main(["--mindir_path", mindir, "--input0_path", os.path.join(prep, "00_data"), "--input1_path",
                     os.path.join(prep, "01_data"), "--input2_path", os.path.join(prep, "02_data"),
                     "--result_path", results])
