@@ -175,7 +175,8 @@ def test_item4_evaluating_a_trained_folder_uses_its_max_seq_len_and_says_so(trai
     task_json = os.path.join(trained["cmrc"]["folder"], "task.json")
     assert json.load(open(task_json))["max_seq_len"] == 32
     during_training = json.load(open(os.path.join(trained["cmrc"]["folder"], "cmrc_dev_metrics.json")))
-    evaluation = cmrc_evaluations["trained"]
+    assert during_training["f1"] > 0  # a score that can differ (F1 52.8 and 75 in two runs)
+    evaluation = cmrc_evaluations["trained"]  # no --task_type either: the script's default is drcd
     assert f"task cmrc from {task_json}: max_seq_len 32" in evaluation["stderr"]
     assert evaluation["metrics"] == during_training  # one checkpoint, one score
     override = cmrc_evaluations["override"]
