@@ -12,7 +12,7 @@ import logging
 
 from src.cli import add_flags, new_parser, run_cli
 from src.runtime import init_runtime
-from src.serving.export import DYNAMIC_SHAPES, export_model, output_names, quantize_onnx
+from src.serving.export import DYNAMIC_SHAPES, export_model, onnx_quantizer, output_names, quantize_onnx
 from src.serving.runtime import load_task_model, resolve_checkpoint
 from src.tasks.registry import TASKS, build_task
 from src.tokenizer import check_vocab_fits
@@ -43,6 +43,8 @@ def export(argv=None):
     logging.getLogger("src").setLevel(logging.INFO)
     if args.quantize != "none" and args.file_format != "ONNX":
         raise ValueError("--quantize int8 applies to ONNX exports: add --file_format ONNX")
+    if args.quantize == "int8":
+        onnx_quantizer()  # raises, naming the package to install, before anything is exported
     if args.file_format == "AIR" and args.device_target != "Ascend":
         raise ValueError("AIR export needs an Ascend device with CANN installed (--device_target Ascend); elsewhere "
                          "export MINDIR (the Ascend 310 app reads it) or ONNX")

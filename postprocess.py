@@ -12,7 +12,7 @@ import os
 import numpy as np
 
 from src.assessment_method import format_metrics
-from src.cli import new_parser, run_cli
+from src.cli import add_flags, new_parser, run_cli
 from src.fileio import read_json
 from src.serving.ascend310 import BIN_LABEL_DIR, META_FILE, read_bin_outputs
 from src.serving.export import output_specs, sidecar_info
@@ -24,6 +24,7 @@ def build_parser():
     parser = new_parser(None, "Ascend 310 result .bin files -> metric")
     parser.add_argument("--preprocess_path", default="./preprocess_Result", help="the folder preprocess.py wrote")
     parser.add_argument("--result_dir", default="./result_files", help="the folder the 310 app wrote")
+    add_flags(parser, "debug")
     return parser
 
 

@@ -13,14 +13,13 @@ offsets into the input text; MRC ``answer``, ``start``, ``end`` (into the contex
 says how many model windows a long input needed (it is never truncated).
 """
 import json
-
-from tqdm import tqdm
+import logging
 
 from src.assessment_method import format_metrics
 from src.cli import add_flags, new_parser, run_cli
 from src.data.common import InputError, iter_lines
 from src.fileio import write_jsonl
-from src.progress import set_enabled as set_progress_bars
+from src.progress import counter, set_enabled as set_progress_bars
 from src.serving.predictor import Predictor
 from src.tasks.registry import TASKS
 
@@ -78,8 +77,8 @@ def read_records(path, required_fields):
     return records
 
 
-def results(records, predictor, progress_bar=True):
-    with tqdm(total=len(records), unit="text", disable=not progress_bar, mininterval=1.0) as progress:
+def results(records, predictor):
+    with counter(len(records), "predicting", unit="text") as progress:
         for start in range(0, len(records), CHUNK):
             chunk = records[start:start + CHUNK]
             for (lineno, record), result in zip(chunk, predictor.predict([r for _, r in chunk])):
@@ -87,16 +86,19 @@ def results(records, predictor, progress_bar=True):
             progress.update(len(chunk))
 
 
-def write_results(records, predictor, output_file, progress_bar):
+def write_results(records, predictor, output_file):
     if output_file:
-        write_jsonl(results(records, predictor, progress_bar), output_file)
+        write_jsonl(results(records, predictor), output_file)
     else:
-        for result in results(records, predictor, progress_bar):
+        for result in results(records, predictor):
             print(json.dumps(result, ensure_ascii=False), flush=True)
 
 
 def predict(argv=None):
     args = build_parser().parse_args(argv)
+    # stderr: what the model is (task.json's or the flags' max_seq_len, labels, CRF); stdout keeps the results
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("src").setLevel(logging.INFO)
     set_progress_bars(args.progress_bar)
     single = {k: getattr(args, k) for k in ("text", "text_b", "context", "question") if getattr(args, k) is not None}
     if sum(map(bool, (single, args.input_file, args.eval_data_file_path))) != 1:
@@ -117,8 +119,7 @@ def predict(argv=None):
         print(format_metrics(metrics))
         return metrics
     if args.input_file:
-        write_results(read_records(args.input_file, task.required_fields), predictor, args.output_file,
-                      args.progress_bar)
+        write_results(read_records(args.input_file, task.required_fields), predictor, args.output_file)
         return None
     missing = [k for k in task.required_fields if k not in single]
     if missing:

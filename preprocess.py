@@ -84,8 +84,9 @@ def preprocess(argv=None):
         os.replace(tmp_dir, result_path)
     finally:
         shutil.rmtree(tmp_dir, ignore_errors=True)
-    print(f"{meta['num_examples']} {info.task_type} rows from {args.eval_data_file_path} -> {len(names)} files of "
-          f"batch {batch_size} in {result_path}")
+    print(f"{meta['num_examples']} {info.task_type} rows of max_seq_len {info.max_seq_len} (the model's, from "
+          f"{sidecar_path(args.model)}) from {args.eval_data_file_path} -> {len(names)} files of batch {batch_size} "
+          f"in {result_path}")
 
 
 def main(argv=None):

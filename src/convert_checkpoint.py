@@ -491,6 +491,8 @@ def main(argv=None):
     parser.add_argument("--input", required=True, help="source directory or file")
     parser.add_argument("--output", required=True, help="FILE.ckpt, or with --to_hf an output directory")
     parser.add_argument("--config", help="model config JSON (default: the one beside the input)")
+    parser.add_argument("--debug", type=lambda v: v.lower() in ("true", "1", "yes", "y"), nargs="?", const=True,
+                        default=False, metavar="true|false", help="show the traceback of an input error")
     args = parser.parse_args(argv)
     if args.to_hf == bool(args.format):
         parser.error("give exactly one of --format and --to_hf")
@@ -500,7 +502,9 @@ def main(argv=None):
             export_hf(args.input, args.output, args.config)
         else:
             convert(args.format, args.input, args.output, args.config)
-    except (ValueError, FileNotFoundError) as err:
+    except (ValueError, OSError) as err:
+        if args.debug:
+            raise
         print(f"error: {err}", file=sys.stderr)
         return 1
     return 0

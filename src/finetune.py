@@ -16,12 +16,12 @@ from .cli import (OPTIMIZER_FLAGS, add_flags, model_config_and_tokenizer, new_pa
                   save_model_files)
 from .data.common import read_label_map
 from .data.mindrecord import check_schema
-from .fileio import write_json
+from .fileio import read_json, write_json
 from .progress import set_enabled as set_progress_bars
 from .runtime import distributed_context, init_runtime
 from .serving.runtime import find_checkpoint, trained_task_info
 from .tasks.base import EvalOptions
-from .tasks.registry import (TASKS, default_task_info, label_map_of, task_class, task_data_files, task_spec,
+from .tasks.registry import (TASKS, TaskInfo, default_task_info, label_map_of, task_class, task_data_files, task_spec,
                              tasks_of_kind)
 from .trainer import Trainer, TrainingConfig, check_same_run
 
@@ -45,8 +45,28 @@ def build_parser(kind):
     names = tasks_of_kind(kind)
     parser = new_parser(None, f"ERNIE 1.0 fine-tuning and evaluation ({', '.join(names)}; any task of "
                               f"{', '.join(TASKS)} is accepted)")
-    add_flags(parser, *FINETUNE_FLAGS, task_type={"default": names[0], "choices": list(TASKS)})
+    add_flags(parser, *FINETUNE_FLAGS, task_type={
+        "default": None, "choices": list(TASKS),
+        "help": f"the task (default: the trained model's when evaluating one, else {names[0]})"})
+    parser.set_defaults(script_task_type=names[0])
     return parser
+
+
+def _resolve_task_type(args):
+    """No ``--task_type``: evaluating a trained folder evaluates its task (``task.json``), else the script's first."""
+    if args.task_type:
+        return
+    path = args.load_finetune_checkpoint_path
+    if not args.do_train and path and os.path.exists(path):
+        try:
+            ckpt_file = find_checkpoint(path)
+        except FileNotFoundError:  # reported after the flags are checked, with the other files
+            ckpt_file = os.path.join(path, "none")
+        task_json = os.path.join(os.path.dirname(os.path.abspath(ckpt_file)), "task.json")
+        if os.path.isfile(task_json):
+            args.task_type = TaskInfo.from_dict(read_json(task_json), task_json).task_type
+            return
+    args.task_type = args.script_task_type
 
 
 def _check_flags(args):
@@ -121,6 +141,7 @@ def _fingerprint(path):
 
 def run(args):
     set_progress_bars(args.progress_bar)
+    _resolve_task_type(args)
     _check_flags(args)
     info = task_info(args)
     spec = TASKS.get(info.task_type)

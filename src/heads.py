@@ -24,7 +24,10 @@ class ErnieForSequenceClassification(nn.Cell):
         self.classifier = Dense(config.hidden_size, num_labels, config.initializer_range)
 
     def construct(self, input_ids, token_type_ids, attention_mask):
-        _, pooled_output = self.ernie(input_ids, token_type_ids, attention_mask)
+        # The encoder's tuple is indexed, not unpacked: unpacking into `_, pooled_output` leaves a tuple_getitem node
+        # whose value nothing uses, which MindSpore's auto-monad pass reports on every compile as the WARNING
+        # "ClearIsolatedNodes] Some side effect nodes were eliminated by mistake" (same in the heads below).
+        pooled_output = self.ernie(input_ids, token_type_ids, attention_mask)[1]
         return self.classifier(self.dropout(pooled_output))
 
 
@@ -42,7 +45,7 @@ class ErnieForTokenClassification(nn.Cell):
             self.crf = CRF(num_labels)
 
     def construct(self, input_ids, token_type_ids, attention_mask):
-        sequence_output, _ = self.ernie(input_ids, token_type_ids, attention_mask)
+        sequence_output = self.ernie(input_ids, token_type_ids, attention_mask)[0]  # not unpacked: see above
         return self.classifier(self.dropout(sequence_output))
 
 
@@ -56,7 +59,7 @@ class ErnieForQuestionAnswering(nn.Cell):
         self.qa_outputs = Dense(config.hidden_size, 2, config.initializer_range)
 
     def construct(self, input_ids, token_type_ids, attention_mask):
-        sequence_output, _ = self.ernie(input_ids, token_type_ids, attention_mask)
+        sequence_output = self.ernie(input_ids, token_type_ids, attention_mask)[0]  # not unpacked: see above
         logits = self.qa_outputs(self.dropout(sequence_output))
         return logits[:, :, 0], logits[:, :, 1]
 

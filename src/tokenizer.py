@@ -404,6 +404,10 @@ def _main(argv=None):
     show.add_argument("--vocab_file", required=True)
     show.add_argument("--text", required=True)
     show.add_argument("--no_lower_case", action="store_true", help="keep case and accents")
+    for command in (build, show):
+        command.add_argument("--debug", type=lambda v: v.lower() in ("true", "1", "yes", "y"), nargs="?",
+                             const=True, default=False, metavar="true|false",
+                             help="show the traceback of an input error")
     args = parser.parse_args(argv)
     try:
         if args.command == "build-vocab":
@@ -417,6 +421,8 @@ def _main(argv=None):
             for token, token_id, (start, end) in zip(tokens, tokenizer.convert_tokens_to_ids(tokens), offsets):
                 print(f"{token}\t{token_id}\t{start}\t{end}\t{args.text[start:end]!r}")
     except (OSError, ValueError) as e:  # bad input: one line naming the file, not a traceback
+        if args.debug:
+            raise
         sys.exit(f"error: {e}")
 
 

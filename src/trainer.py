@@ -24,7 +24,7 @@ from .checkpoint import load_weights, read_checkpoint, save_checkpoint
 from .dataset import eval_batches, num_examples, steps_per_epoch, train_batches
 from .fileio import read_json, remove_quietly, remove_stale_temporaries, write_json
 from .optimization import build_optimizer
-from .progress import progress
+from .progress import bar_size, progress
 
 logger = logging.getLogger(__name__)
 
@@ -299,7 +299,7 @@ class Trainer:
         self.interactive = sys.stderr.isatty()
         self.progress = tqdm(total=self.total_steps, initial=self.state["global_step"], unit="step",
                              disable=not (self.is_main and config.progress_bar and self.interactive),
-                             dynamic_ncols=True, mininterval=0.5)
+                             mininterval=0.5, **(bar_size() if self.interactive else {}))
         self._reset_window()
 
     def _restore(self):

@@ -127,13 +127,22 @@ def export_model(model, info, file_name, file_format="MINDIR", batch_size=1, dyn
     return path
 
 
+def onnx_quantizer():
+    """``(QuantType, quantize_dynamic)`` of onnxruntime; its quantizer imports the ``onnx`` package, which the
+    runtime install (requirements.txt) leaves out. ``export.py`` asks before exporting, so a missing package costs
+    no export."""
+    try:
+        from onnxruntime.quantization import QuantType, quantize_dynamic
+    except ImportError as err:
+        raise ValueError(f"int8 quantization needs the onnx package, which requirements.txt does not install: "
+                         f"pip install onnx ({err})") from None
+    return QuantType, quantize_dynamic
+
+
 def quantize_onnx(onnx_path):
     """Dynamic int8 quantization of an exported ONNX model for CPU serving (weights int8, activations quantized at
     run time; MatMul/Gemm only). Writes ``<name>.int8.onnx`` and its sidecar beside it; returns its path."""
-    try:
-        from onnxruntime.quantization import QuantType, quantize_dynamic
-    except ImportError as err:  # onnxruntime's quantizer needs the onnx package, which serving alone does not
-        raise ValueError(f"int8 quantization needs the onnx package: pip install onnx ({err})") from None
+    QuantType, quantize_dynamic = onnx_quantizer()
 
     output_path = os.path.abspath(onnx_path[:-len(".onnx")] + ".int8.onnx")
     sidecar = read_sidecar(onnx_path)
