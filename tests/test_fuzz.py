@@ -16,7 +16,6 @@ import pytest
 import export
 import predict
 from src.checkpoint import read_checkpoint, save_checkpoint
-from src.cli import run_cli
 from src.data.classification import read_classification_file
 from src.data.clue import read_clue_classification_file, read_cluener_file
 from src.data.common import InputError, ReaderStats, read_label_map

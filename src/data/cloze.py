@@ -52,11 +52,11 @@ def pos_entity_words(words):
     type share a key (one entity)."""
     units, key, previous = [], -1, None
     for word, tag in words:
-        kind = entity_type(tag)
-        if kind is not None and kind != previous:
+        this_type = entity_type(tag)
+        if this_type is not None and this_type != previous:
             key += 1
-        units.append((word, (key, kind) if kind is not None else None))
-        previous = kind
+        units.append((word, (key, this_type) if this_type is not None else None))
+        previous = this_type
     return units
 
 
