@@ -127,11 +127,7 @@ class ErnieConfig:
 
     @classmethod
     def from_json_file(cls, path):
-        try:
-            values = read_json(path)
-        except UnicodeDecodeError as err:
-            raise ValueError(f"{path}: not UTF-8 text (byte {err.start}: {err.reason})") from None
-        return cls.from_dict(values, source=path)
+        return cls.from_dict(read_json(path), source=path)  # read_json names the file in its errors
 
     def to_dict(self):
         return asdict(self)

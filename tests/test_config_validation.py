@@ -74,7 +74,7 @@ def test_not_an_object_and_missing_keys(tmp_path):
 def test_non_utf8_config_names_the_file(tmp_path):
     path = tmp_path / "ernie_config.json"
     path.write_bytes(json.dumps(VALID).encode("utf-8").replace(b'"relu"', b'"r\xe9lu"'))
-    with pytest.raises(ValueError, match=f"^{re.escape(str(path))}: not UTF-8 text"):
+    with pytest.raises(ValueError, match=f"^{re.escape(str(path))}:1: not valid UTF-8"):
         load_config(str(path))
 
 

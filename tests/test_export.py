@@ -162,7 +162,7 @@ def test_checkpoint_without_task_json_needs_the_task_type(tmp_path):
     (["--file_format", "AIR"], "AIR export needs an Ascend device"),
     (["--file_format", "ONNX", "--dynamic_shape", "batch"], "fixed-shape only"),
     (["--quantize", "int8"], "applies to ONNX"),
-    (["--max_seq_len", "100"], "exceeds the model's 64 position embeddings"),
+    (["--max_seq_len", "100"], "longer than max_position_embeddings 64"),
 ])
 def test_impossible_exports_fail_clearly(tmp_path, argv, message):
     folder = make_finetuned(str(tmp_path / "run"), "chnsenticorp")

@@ -184,7 +184,8 @@ def test_exported_mindir_and_onnx_equal_the_model(tmp_path):
     from src.serving.export import export_model
     from src.tasks.registry import TaskInfo, build_task
     vocab = tmp_path / "vocab.txt"
-    vocab.write_text("".join(f"t{i}\n" for i in range(60)), encoding="utf-8")
+    specials = ["[PAD]", "[CLS]", "[SEP]", "[MASK]", "[UNK]"]
+    vocab.write_text("".join(f"{token}\n" for token in specials + [f"t{i}" for i in range(5, 60)]), encoding="utf-8")
     info = TaskInfo("chnsenticorp", "classification", ["0", "1"], SEQ_LEN, str(vocab))
     config = nezha_config()
     ids, types, mask = random_inputs()
