@@ -62,14 +62,24 @@ class _Linear(nn.Cell):
 
 
 class Dense(nn.Dense):
-    """``nn.Dense`` computing in ``compute_dtype`` and returning float32 (LayerNorm and softmax stay float32)."""
+    """``nn.Dense`` computing in ``compute_dtype`` and returning float32 (LayerNorm and softmax stay float32).
+
+    bfloat16 on CPU (opt-in; float32 is the default) runs the bf16 GEMM custom operators of ``src.kernels`` (oneDNN,
+    fp32 accumulation) with float32 parameters: MindSpore 2.10's CPU MatMul has no bf16 kernel. Raises
+    ``src.kernels.build.KernelUnavailable`` with the reason where the CPU lacks AVX512_BF16 or g++ cannot build them.
+    """
 
     def __init__(self, in_channels, out_channels, sigma=0.02, compute_dtype=ms.float32):
         super().__init__(in_channels, out_channels, weight_init=_normal((out_channels, in_channels), sigma),
                          bias_init="zeros")
         self.compute_dtype = compute_dtype
-        self.reduced = compute_dtype != ms.float32
-        self.linear = _Linear()
+        cpu_bf16 = compute_dtype == ms.bfloat16 and ms.get_context("device_target") == "CPU"
+        self.reduced = compute_dtype != ms.float32 and not cpu_bf16
+        if cpu_bf16:
+            from .kernels.bf16_matmul import Bf16Linear
+            self.linear = Bf16Linear()
+        else:
+            self.linear = _Linear()
 
     def construct(self, x):
         if self.reduced:
