@@ -8,7 +8,8 @@ memory, larger) and writes both as JSON. ``--only train,infer,tokenize,e2e`` pic
 package (torch, transformers, onnx, onnxruntime, tokenizers) is missing are marked skipped, with the reason in the table.
 
 Each of training and inference runs in float32 and in bfloat16 (ours: ``compute_dtype="bfloat16"``, the bf16 GEMM custom
-operators of src/kernels, skipped with the reason on a CPU without AVX512_BF16; torch: ``torch.autocast``). Every
+operators of src/kernels, skipped with the reason on a CPU without AVX512_BF16; torch: ``torch.autocast``); ours also in
+float32 with the fused LayerNorm kernel (``ms-*-fusedln``; the bf16 rows use it too). Every
 MindSpore row is also compared with torch's best mode on this CPU (``torch-*-best``: the faster of its fp32 and bf16
 rows). The CPU model and its ISA flags that decide these speeds (avx512f, avx512_bf16, amx_bf16, amx_int8) are in the
 JSON and the table header. ``train`` and ``infer`` need no data files (the export row writes a vocabulary of the
@@ -36,9 +37,9 @@ sys.path.insert(0, ROOT)
 from src.fileio import read_json, write_json  # noqa: E402
 
 GROUPS = {
-    "train": ("ms-train", "ms-train-bf16", "torch-train", "torch-train-bf16"),
-    "infer": ("ms-infer", "ms-infer-bf16", "export", "ort-fp32-infer", "ort-int8-infer", "torch-infer",
-              "torch-infer-bf16"),
+    "train": ("ms-train", "ms-train-fusedln", "ms-train-bf16", "torch-train", "torch-train-bf16"),
+    "infer": ("ms-infer", "ms-infer-fusedln", "ms-infer-bf16", "export", "ort-fp32-infer", "ort-int8-infer",
+              "torch-infer", "torch-infer-bf16"),
     "tokenize": ("tokenize",),
     "e2e": ("e2e",),
 }
@@ -57,22 +58,28 @@ TORCH_BEST = {"torch-train-best": ("torch-train", "torch-train-bf16"),
 COMPARISONS = (
     ("train", "ms-train", "torch-train", "samples_per_s"),
     ("train", "ms-train", "torch-train-best", "samples_per_s"),
+    ("train", "ms-train-fusedln", "ms-train", "samples_per_s"),
+    ("train", "ms-train-fusedln", "torch-train-best", "samples_per_s"),
     ("train", "ms-train-bf16", "torch-train-bf16", "samples_per_s"),
     ("train", "ms-train-bf16", "torch-train-best", "samples_per_s"),
-    ("train", "ms-train-bf16", "ms-train", "samples_per_s"),
+    ("train", "ms-train-bf16", "ms-train-fusedln", "samples_per_s"),
     ("train", "ms-train", "torch-train", "peak_rss_mb"),
     ("train", "ms-train-bf16", "torch-train-best", "peak_rss_mb"),
     ("infer", "ms-infer", "torch-infer", "samples_per_s"),
     ("infer", "ms-infer", "torch-infer-best", "samples_per_s"),
+    ("infer", "ms-infer-fusedln", "ms-infer", "samples_per_s"),
+    ("infer", "ms-infer-fusedln", "torch-infer-best", "samples_per_s"),
     ("infer", "ms-infer-bf16", "torch-infer-bf16", "samples_per_s"),
     ("infer", "ms-infer-bf16", "torch-infer-best", "samples_per_s"),
-    ("infer", "ms-infer-bf16", "ms-infer", "samples_per_s"),
+    ("infer", "ms-infer-bf16", "ms-infer-fusedln", "samples_per_s"),
     ("infer", "ms-infer", "ort-fp32-infer", "samples_per_s"),
+    ("infer", "ms-infer-fusedln", "ort-fp32-infer", "samples_per_s"),
     ("infer", "ms-infer-bf16", "ort-fp32-infer", "samples_per_s"),
     ("infer", "ort-fp32-infer", "torch-infer-best", "samples_per_s"),
     ("infer", "ort-int8-infer", "torch-infer-best", "samples_per_s"),
     ("infer", "ms-infer", "torch-infer", "peak_rss_mb"),
     ("infer", "ms-infer", "torch-infer-best", "peak_rss_mb"),
+    ("infer", "ms-infer-bf16", "torch-infer-best", "peak_rss_mb"),
     ("e2e", "e2e", "ms-train", "samples_per_s"),
 )
 

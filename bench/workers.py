@@ -5,9 +5,10 @@
 Rows: ms-train, torch-train (a fine-tuning step: forward, backward, global-norm clipping at 1.0, AdamW/
 AdamWeightDecay), ms-infer, ort-fp32-infer and ort-int8-infer (our ONNX export in onnxruntime), torch-infer, export (writes
 the ONNX files the ort rows read), tokenize (ours vs the tokenizers library), e2e (run_ernie_classifier's training loop on
-real text, data pipeline included). The ``-bf16`` rows are the same measurements in bfloat16: ours with the config's
-``compute_dtype="bfloat16"`` (the bf16 GEMM custom operators of src/kernels on CPU, float32 parameters), torch's with
-``torch.autocast("cpu", dtype=torch.bfloat16)`` around the same transformers model and step. A separate process per row keeps peak RSS clean and the frameworks apart;
+real text, data pipeline included). ``ms-*-fusedln`` is ours in float32 with the fused LayerNorm custom operator
+(``src.layers.use_fused_layer_norm``); the ``-bf16`` rows are the same measurements in bfloat16: ours with the config's
+``compute_dtype="bfloat16"`` (the bf16 GEMM custom operators of src/kernels on CPU, float32 parameters) and the fused
+LayerNorm, torch's with ``torch.autocast("cpu", dtype=torch.bfloat16)`` around the same transformers model and step. A separate process per row keeps peak RSS clean and the frameworks apart;
 torch, transformers and tokenizers are only needed for their own rows.
 
 Timing: ``warmup`` calls (the first one, reported as ``first_call_s``, includes graph compilation), then the median
@@ -80,13 +81,15 @@ def random_batch(config, batch, seq_len, seed=0):
     return ids, mask, segments, labels
 
 
-def ms_setup(args, compute_dtype="float32"):
+def ms_setup(args, compute_dtype="float32", fused_layer_norm=False):
     """Graph mode on CPU (as ``trainer.init_runtime``); returns the model config as an ErnieConfig."""
     import mindspore as ms
     from src.ernie_model import load_config
+    from src.layers import use_fused_layer_norm
     ms.set_device("CPU")
     ms.set_context(mode=ms.GRAPH_MODE)
     ms.set_seed(0)
+    use_fused_layer_norm(fused_layer_norm)
     return load_config(args.config, compute_dtype=compute_dtype)
 
 
@@ -108,8 +111,8 @@ def torch_setup(threads):
     return torch
 
 
-def ms_train(args, _config, compute_dtype="float32"):
-    config = ms_setup(args, compute_dtype)
+def ms_train(args, _config, compute_dtype="float32", fused_layer_norm=False):
+    config = ms_setup(args, compute_dtype, fused_layer_norm)
     from mindspore import Tensor
     from src.heads import ErnieForSequenceClassification
     from src.losses import SequenceClassificationLoss
@@ -147,8 +150,8 @@ def torch_train(args, config, bf16=False):
     return time_calls(step, args.warmup, args.steps)
 
 
-def ms_infer(args, _config, compute_dtype="float32"):
-    config = ms_setup(args, compute_dtype)
+def ms_infer(args, _config, compute_dtype="float32", fused_layer_norm=False):
+    config = ms_setup(args, compute_dtype, fused_layer_norm)
     from mindspore import Tensor
     from src.heads import ErnieForSequenceClassification
 
@@ -337,8 +340,10 @@ def e2e(args, _config):
 
 
 ROWS = {"ms-train": ms_train, "torch-train": torch_train, "ms-infer": ms_infer, "torch-infer": torch_infer,
-        "ms-train-bf16": lambda args, config: ms_train(args, config, "bfloat16"),
-        "ms-infer-bf16": lambda args, config: ms_infer(args, config, "bfloat16"),
+        "ms-train-fusedln": lambda args, config: ms_train(args, config, fused_layer_norm=True),
+        "ms-infer-fusedln": lambda args, config: ms_infer(args, config, fused_layer_norm=True),
+        "ms-train-bf16": lambda args, config: ms_train(args, config, "bfloat16", fused_layer_norm=True),
+        "ms-infer-bf16": lambda args, config: ms_infer(args, config, "bfloat16", fused_layer_norm=True),
         "torch-train-bf16": lambda args, config: torch_train(args, config, bf16=True),
         "torch-infer-bf16": lambda args, config: torch_infer(args, config, bf16=True),
         "export": export,

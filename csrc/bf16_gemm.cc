@@ -35,7 +35,7 @@ namespace {
 
 int WorkerCount() {
   static const int count = [] {
-    const char *forced = std::getenv("ERNIE_BF16_THREADS");
+    const char *forced = std::getenv("ERNIE_KERNEL_THREADS");
     if (forced != nullptr && std::atoi(forced) > 0) return std::atoi(forced);
     cpu_set_t set;
     if (sched_getaffinity(0, sizeof(set), &set) == 0) return std::max(1, CPU_COUNT(&set));
@@ -70,9 +70,11 @@ inline uint16_t ToBf16(float value) {
 std::unique_ptr<uint16_t[]> ToBf16All(const float *source, int64_t n, int workers) {
   std::unique_ptr<uint16_t[]> out(new uint16_t[n]);
   uint16_t *target = out.get();
-  Parallel(workers, [&](int part, int parts) {
+  // A thread start costs about as much as converting 64k values: small tensors stay on the calling thread.
+  const int parts = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(workers, n / 65536)));
+  Parallel(parts, [&](int part, int count) {
     int64_t begin, end;
-    Range(n, part, parts, &begin, &end);
+    Range(n, part, count, &begin, &end);
     for (int64_t i = begin; i < end; ++i) target[i] = ToBf16(source[i]);
   });
   return out;
@@ -83,7 +85,9 @@ std::unique_ptr<uint16_t[]> ToBf16All(const float *source, int64_t n, int worker
 int Gemm(char transa, char transb, int64_t M, int64_t N, int64_t K, const uint16_t *A, const uint16_t *B, float *C,
          bool accumulate, int workers) {
   const int64_t lda = transa == 'N' ? K : M, ldb = transb == 'N' ? N : K;
-  int parts = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(workers, M / 16)));
+  // At least 16 rows and 2^22 multiply-adds per thread, so that a thread start stays small next to its share.
+  const int64_t by_work = M * N * K >> 22;
+  int parts = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>({static_cast<int64_t>(workers), M / 16, by_work})));
   std::vector<int> status(parts, 0);
   Parallel(parts, [&](int part, int count) {
     int64_t begin, end;
@@ -116,11 +120,7 @@ extern "C" int ErnieBf16Linear(int nparam, void **params, int *ndims, int64_t **
   auto w = ToBf16All(static_cast<const float *>(params[1]), N * K, workers);
   const float *bias = static_cast<const float *>(params[2]);
   float *out = static_cast<float *>(params[3]);
-  Parallel(workers, [&](int part, int parts) {  // the bias in every row, then the GEMM adds to it (beta = 1)
-    int64_t begin, end;
-    Range(M, part, parts, &begin, &end);
-    for (int64_t row = begin; row < end; ++row) std::memcpy(out + row * N, bias, N * sizeof(float));
-  });
+  for (int64_t row = 0; row < M; ++row) std::memcpy(out + row * N, bias, N * sizeof(float));  // then beta = 1
   return Gemm('N', 'T', M, N, K, x.get(), w.get(), out, true, workers);
 }
 

@@ -103,9 +103,10 @@ def test_rounding_is_nearest_even_bit_for_bit(graph_mode):
     assert out[0, 0] == np.inf and out[1, 0] == -np.inf and np.isnan(out[2, 0]) and out[3, 0] == 1.0
 
 
-def test_forward_and_backward_ops_equal_the_bf16_emulation(graph_mode):
+@pytest.mark.parametrize("m,k,n", [(67, 48, 40), (512, 256, 192)])  # one thread; split over threads (csrc thresholds)
+def test_forward_and_backward_ops_equal_the_bf16_emulation(graph_mode, m, k, n):
     kernels = _kernels_or_skip()
-    x, weight, bias, dy = _data(np.random.default_rng(1))
+    x, weight, bias, dy = _data(np.random.default_rng(1), m, k, n)
     linear = _Call(kernels.linear_op())(Tensor(x), Tensor(weight), Tensor(bias)).asnumpy()
     assert_emulated(linear, x, weight.T, bias)
     dx = _Call(kernels.matmul_op())(Tensor(dy), Tensor(weight)).asnumpy()
@@ -182,3 +183,114 @@ def test_build_failure_says_what_g_plus_plus_said(monkeypatch, tmp_path):
     with pytest.raises(build.KernelUnavailable, match="g\\+\\+ failed.*broken.cc"):
         build.build()
     assert not list((tmp_path / "build").glob("*.so"))  # no half-written library left behind
+
+
+def _layer_norm_kernels_or_skip():
+    try:
+        build.kernel_library()
+    except build.KernelUnavailable as error:
+        pytest.skip(str(error))
+    from src.kernels import layer_norm
+    return layer_norm
+
+
+def layer_norm_reference(x, gamma, beta, eps, dy):
+    """LayerNorm and its gradients from the definition, in float64."""
+    x, gamma, beta, dy = (a.astype(np.float64) for a in (x, gamma, beta, dy))
+    mean = x.mean(-1, keepdims=True)
+    rstd = 1.0 / np.sqrt(((x - mean) ** 2).mean(-1, keepdims=True) + eps)
+    xhat = (x - mean) * rstd
+    g = dy * gamma
+    dx = rstd * (g - g.mean(-1, keepdims=True) - xhat * (g * xhat).mean(-1, keepdims=True))
+    return xhat * gamma + beta, dx, (dy * xhat).sum(0), dy.sum(0)
+
+
+class _StockLayerNorm(nn.Cell):
+    def __init__(self, eps):
+        super().__init__()
+        self.norm = ops.LayerNorm(begin_norm_axis=-1, begin_params_axis=-1, epsilon=eps)
+
+    def construct(self, x, gamma, beta):
+        return self.norm(x, gamma, beta)
+
+
+class _FirstWeighted(nn.Cell):
+    """sum(net(...)[0] * weights)."""
+
+    def __init__(self, net):
+        super().__init__()
+        self.net = net
+
+    def construct(self, x, gamma, beta, weights):
+        return ops.reduce_sum(self.net(x, gamma, beta)[0] * weights)
+
+
+def test_fused_layer_norm_against_definition_and_stock_op(graph_mode):
+    """float32 kernels: within 2e-5 (relative to each output's largest value) of the float64 definition, and of
+    MindSpore's own LayerNorm and its automatic gradients. Rows with a large offset check the two-pass variance."""
+    kernels = _layer_norm_kernels_or_skip()
+    rng = np.random.default_rng(4)
+    rows, hidden, eps = 70, 96, 1e-5
+    x = rng.normal(size=(rows, hidden)).astype(np.float32)
+    x[:5] += 300.0
+    gamma = rng.normal(size=hidden).astype(np.float32)
+    beta = rng.normal(size=hidden).astype(np.float32)
+    dy = rng.normal(size=(rows, hidden)).astype(np.float32)
+    inputs = [Tensor(a) for a in (x, gamma, beta, dy)]
+    y_ref, dx_ref, dgamma_ref, dbeta_ref = layer_norm_reference(x, gamma, beta, eps, dy)
+    fused = kernels.FusedLayerNorm(eps)
+    y, mean, rstd = (t.asnumpy() for t in fused(*inputs[:3]))
+    np.testing.assert_allclose(mean, x.astype(np.float64).mean(-1), rtol=1e-6, atol=1e-5)
+    grad = ops.GradOperation(get_all=True)
+    ours = [t.asnumpy() for t in grad(_FirstWeighted(fused))(*inputs)[:3]]
+    stock = [t.asnumpy() for t in grad(_FirstWeighted(_StockLayerNorm(eps)))(*inputs)[:3]]
+    y_stock = _StockLayerNorm(eps)(*inputs[:3])[0].asnumpy()
+    for name, mine, theirs, reference in zip(("y", "dx", "dgamma", "dbeta"), [y] + ours, [y_stock] + stock,
+                                             (y_ref, dx_ref, dgamma_ref, dbeta_ref)):
+        scale = np.abs(reference).max()
+        assert np.abs(mine - reference).max() < 2e-5 * scale, name
+        assert np.abs(mine - theirs).max() < 2e-5 * scale, name
+
+
+def test_fused_layer_norm_handles_rows_fewer_than_threads(graph_mode):
+    kernels = _layer_norm_kernels_or_skip()
+    x = np.array([[1.0, 2.0, 4.0]], np.float32)
+    y = kernels.FusedLayerNorm(1e-5)(Tensor(x), Tensor(np.ones(3, np.float32)), Tensor(np.zeros(3, np.float32)))
+    np.testing.assert_allclose(y[0].asnumpy(), layer_norm_reference(x, np.ones(3), np.zeros(3), 1e-5, x)[0],
+                               rtol=1e-5, atol=1e-5)
+
+
+def test_layers_layer_norm_opt_in_matches_stock(graph_mode):
+    """src.layers.LayerNorm after use_fused_layer_norm(): 3-D input, forward and parameter gradients as the stock cell
+    (float32 tolerance 2e-5 of the largest value); off again afterwards."""
+    _layer_norm_kernels_or_skip()
+    from src import layers
+    rng = np.random.default_rng(5)
+    reference = layers.LayerNorm(32, 1e-5)
+    layers.use_fused_layer_norm(True)
+    try:
+        ours = layers.LayerNorm(32, 1e-5)
+    finally:
+        layers.use_fused_layer_norm(False)
+    assert ours.fused and not reference.fused
+    for mine, theirs in zip(ours.get_parameters(), reference.get_parameters()):
+        theirs.set_data(Tensor(rng.normal(size=mine.shape).astype(np.float32)))
+        mine.set_data(theirs.data.copy())
+    x = Tensor(rng.normal(size=(3, 5, 32)).astype(np.float32))
+    weights = Tensor(rng.normal(size=(3, 5, 32)).astype(np.float32))
+
+    class Loss(nn.Cell):
+        def __init__(self, net):
+            super().__init__()
+            self.net = net
+
+        def construct(self, inputs, w):
+            return ops.reduce_sum(self.net(inputs) * w)
+
+    grad = ops.GradOperation(get_all=True, get_by_list=True)
+    results = [grad(Loss(net), ms.ParameterTuple(net.trainable_params()))(x, weights) for net in (ours, reference)]
+    np.testing.assert_allclose(ours(x).asnumpy(), reference(x).asnumpy(), rtol=2e-5, atol=2e-5)
+    (dx_ours, _), params_ours = results[0]
+    (dx_ref, _), params_ref = results[1]
+    for a, b in zip([dx_ours] + list(params_ours), [dx_ref] + list(params_ref)):
+        assert np.abs(a.asnumpy() - b.asnumpy()).max() < 2e-5 * np.abs(b.asnumpy()).max()

@@ -68,7 +68,7 @@ def build(force=False):
     # Written to a temporary name and renamed: concurrent processes (tests, bench rows) never load a half-written file.
     handle, partial = tempfile.mkstemp(suffix=".so", dir=BUILD_DIR)
     os.close(handle)
-    command = ["g++", "-O3", "-std=c++17", "-shared", "-fPIC", "-pthread", *sources, "-o", partial,
+    command = ["g++", "-O3", "-fopenmp-simd", "-std=c++17", "-shared", "-fPIC", "-pthread", *sources, "-o", partial,
                f"-L{lib_dir}", "-l:libdnnl.so.3", f"-Wl,-rpath,{lib_dir}"]
     try:
         done = subprocess.run(command, capture_output=True, text=True, timeout=300)
