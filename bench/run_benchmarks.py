@@ -4,7 +4,7 @@
 
 Runs each measurement of ``bench/workers.py`` in its own process, with the same thread count for every framework,
 then prints one table of the measurements and one of the ratios (ours / theirs: above 1 means ours is faster or, for
-memory, larger) and writes both as JSON. ``--only train,infer,tokenize,e2e`` picks row groups. Rows whose optional
+memory and CPU seconds per call, larger) and writes both as JSON. ``--only train,infer,tokenize,e2e`` picks row groups. Rows whose optional
 package (torch, transformers, onnx, onnxruntime, tokenizers) is missing are marked skipped, with the reason in the table.
 
 Each of training and inference runs in float32 and in bfloat16 (ours: ``compute_dtype="bfloat16"``, the bf16 GEMM custom
@@ -81,6 +81,15 @@ COMPARISONS = (
     ("infer", "ms-infer", "torch-infer-best", "peak_rss_mb"),
     ("infer", "ms-infer-bf16", "torch-infer-best", "peak_rss_mb"),
     ("e2e", "e2e", "ms-train", "samples_per_s"),
+    # CPU seconds per call (above 1: ours needs more): the steadier comparison on a shared machine
+    ("train", "ms-train", "torch-train", "cpu_s_per_call"),
+    ("train", "ms-train-bf16", "torch-train-bf16", "cpu_s_per_call"),
+    ("train", "ms-train-fusedln", "ms-train", "cpu_s_per_call"),
+    ("train", "ms-train-bf16", "ms-train", "cpu_s_per_call"),
+    ("infer", "ms-infer", "torch-infer", "cpu_s_per_call"),
+    ("infer", "ms-infer-bf16", "torch-infer-bf16", "cpu_s_per_call"),
+    ("infer", "ms-infer-fusedln", "ms-infer", "cpu_s_per_call"),
+    ("infer", "ms-infer-bf16", "ms-infer", "cpu_s_per_call"),
 )
 
 
@@ -302,8 +311,8 @@ def ratios(records):
 
 
 def markdown(records, ratio_rows):
-    lines = ["| size | seq | row | samples/s | median s | first call s | peak RSS MB | cores used | note |",
-             "|---|---|---|---|---|---|---|---|---|"]
+    lines = ["| size | seq | row | samples/s | median s | min s | CPU s per call | first call s | peak RSS MB | cores used "
+             "| note |", "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in records:
         if r["row"] == "tokenize":
             continue
@@ -320,8 +329,9 @@ def markdown(records, ratio_rows):
         if r.get("contended"):
             note = (note + "; " if note else "") + f"CONTENDED (foreign process at {r['foreign_cpu_pct']:.0f}%)"
         lines.append(f"| {r['size']} | {r['seq_len']} | {r['row']} | {_fmt(r.get('samples_per_s'))} | "
-                     f"{_fmt(r.get('median_s'))} | {_fmt(r.get('first_call_s'))} | {_fmt(r.get('peak_rss_mb'))} | "
-                     f"{_fmt(r.get('cpu_util'), 2)} | {note} |")
+                     f"{_fmt(r.get('median_s'))} | {_fmt(r.get('min_s'))} | {_fmt(r.get('cpu_s_per_call'))} | "
+                     f"{_fmt(r.get('first_call_s'))} | {_fmt(r.get('peak_rss_mb'))} | {_fmt(r.get('cpu_util'), 2)} | "
+                     f"{note} |")
     tokenize = next((r for r in records if r["row"] == "tokenize"), None)
     if tokenize:
         lines += ["", "| tokenizer | chars/s | note |", "|---|---|---|"]

@@ -14,6 +14,8 @@ torch, transformers and tokenizers are only needed for their own rows.
 Timing: ``warmup`` calls (the first one, reported as ``first_call_s``, includes graph compilation), then the median
 of ``steps`` calls; every call ends with the outputs on the host (``asnumpy`` / ``.item()``). ``cpu_util`` is the
 process CPU time over wall time during the timed calls: it shows how many cores a framework really used.
+``cpu_s_per_call`` is that CPU time per call: on a shared machine, where a neighbour stretches the wall time, it is the
+steadier figure of the work a call needs (it still counts time a thread pool spends spinning).
 """
 import argparse
 import json
@@ -48,7 +50,7 @@ def peak_rss_mb():
 
 
 def time_calls(call, warmup, steps):
-    """``(first_call_s, [seconds per timed call], cpu_util)``."""
+    """``(first_call_s, [seconds per timed call], (cpu_util, cpu seconds per call))``."""
     start = time.perf_counter()
     call()
     first = time.perf_counter() - start
@@ -60,14 +62,14 @@ def time_calls(call, warmup, steps):
         start = time.perf_counter()
         call()
         times.append(time.perf_counter() - start)
-    cpu_util = (time.process_time() - cpu0) / (time.perf_counter() - wall0)
-    return first, times, cpu_util
+    cpu_s = time.process_time() - cpu0
+    return first, times, (cpu_s / (time.perf_counter() - wall0), cpu_s / steps)
 
 
-def timing_record(first, times, cpu_util, items_per_call):
+def timing_record(first, times, cpu, items_per_call):
     median = statistics.median(times)
     return {"first_call_s": first, "median_s": median, "min_s": min(times), "samples_per_s": items_per_call / median,
-            "cpu_util": cpu_util, "steps": len(times), "peak_rss_mb": peak_rss_mb()}
+            "cpu_util": cpu[0], "cpu_s_per_call": cpu[1], "steps": len(times), "peak_rss_mb": peak_rss_mb()}
 
 
 def random_batch(config, batch, seq_len, seed=0):
@@ -240,8 +242,8 @@ def ort_infer(args, config, precision):
     max_diff = float(np.abs(session.run(None, feeds)[0] - reference["logits"]).max())
     ids, mask, segments, _ = random_batch(config, args.batch, args.seq_len)
     feeds = {"input_ids": ids, "input_mask": mask, "token_type_id": segments}
-    first, times, cpu_util = time_calls(lambda: session.run(None, feeds), args.warmup, args.steps)
-    return first, times, cpu_util, {"max_abs_diff_vs_mindspore": max_diff}
+    first, times, cpu = time_calls(lambda: session.run(None, feeds), args.warmup, args.steps)
+    return first, times, cpu, {"max_abs_diff_vs_mindspore": max_diff}
 
 
 def read_texts(path, limit):
@@ -372,7 +374,7 @@ def main(argv=None):
     with open(args.config, encoding="utf-8") as f:  # not load_config: torch and onnxruntime rows run without MindSpore
         config = argparse.Namespace(**json.load(f))
     result = ROWS[args.row](args, config)
-    if isinstance(result, tuple):  # timed rows: (first, times, cpu_util[, extra])
+    if isinstance(result, tuple):  # timed rows: (first, times, (cpu_util, cpu_s_per_call)[, extra])
         record = timing_record(*result[:3], args.batch)
         record.update(result[3] if len(result) > 3 else {})
     else:
