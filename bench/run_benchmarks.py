@@ -363,6 +363,7 @@ def main(argv=None):
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--threads", type=int, default=2, help="for every framework")
     parser.add_argument("--only", default=",".join(GROUPS), help=f"comma-separated groups of {list(GROUPS)}")
+    parser.add_argument("--rows", default=None, help="comma-separated rows of those groups to run (default: all)")
     parser.add_argument("--steps", type=int, default=None, help="timed calls per row (default: by size)")
     parser.add_argument("--warmup", type=int, default=2, help="untimed calls before them (the first: compile)")
     parser.add_argument("--json", default=None, help="write the records, ratios and machine here")
@@ -386,6 +387,10 @@ def main(argv=None):
     unknown = [g for g in groups if g not in GROUPS]
     if unknown:
         parser.error(f"unknown groups {unknown}; choose from {list(GROUPS)}")
+    chosen = set(r.strip() for r in args.rows.split(",")) if args.rows else None
+    unknown = sorted((chosen or set()) - {row for g in groups for row in GROUPS[g]})
+    if unknown:
+        parser.error(f"rows {unknown} are not in the groups {groups}")
     needing_data = [g for g in groups if g in GROUPS_NEEDING_DATA]
     for path in (args.vocab_file, args.text_file) if needing_data else ():
         if not os.path.isfile(path):
@@ -395,9 +400,9 @@ def main(argv=None):
     monitor = LoadMonitor()
     info = machine()
     records = []
-    plan = [(row, "-", 0) for row in GROUPS["tokenize"] if "tokenize" in groups]
+    plan = [(row, "-", 0) for row in GROUPS["tokenize"] if "tokenize" in groups and (chosen is None or row in chosen)]
     plan += [(row, size, seq_len) for size in args.sizes for seq_len in args.seq_lens
-             for group in groups if group != "tokenize" for row in GROUPS[group]]
+             for group in groups if group != "tokenize" for row in GROUPS[group] if chosen is None or row in chosen]
     for row, size, seq_len in plan:
         print(f"{row} {size} seq {seq_len} ...", flush=True)
         record = run_row(row, size if size != "-" else args.sizes[0], seq_len or args.seq_lens[0], args, monitor,

@@ -76,6 +76,11 @@ def test_train_and_infer_start_without_data_files(monkeypatch, tmp_path):
     assert planned == list(run_benchmarks.GROUPS["train"] + run_benchmarks.GROUPS["infer"])
     with pytest.raises(SystemExit):
         run_benchmarks.main(common + ["--only", "tokenize"])
+    planned.clear()
+    run_benchmarks.main(common + ["--only", "train,infer", "--rows", "ms-infer,ms-train-bf16"])
+    assert planned == ["ms-train-bf16", "ms-infer"]
+    with pytest.raises(SystemExit):
+        run_benchmarks.main(common + ["--only", "train", "--rows", "ms-infer"])
 
 
 def test_skip_reasons_say_why():
