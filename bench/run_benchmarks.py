@@ -2,10 +2,11 @@
 
     python bench/run_benchmarks.py --sizes tiny base --seq_lens 128 512 --threads 2 --json bench/results.json
 
-Runs each measurement of ``bench/workers.py`` in its own process, with the same thread count for every framework,
-then prints one table of the measurements and one of the ratios (ours / theirs: above 1 means ours is faster or, for
-memory and CPU seconds per call, larger) and writes both as JSON. ``--only train,infer,tokenize,e2e`` picks row groups. Rows whose optional
-package (torch, transformers, onnx, onnxruntime, tokenizers) is missing are marked skipped, with the reason in the table.
+Runs each measurement of ``bench/workers.py`` in its own process, with the same thread count for every framework, then
+prints one table of the measurements and one of the ratios (ours / theirs: above 1 means ours is faster or, for memory
+and CPU seconds per call, larger) and writes both as JSON. ``--only train,infer,tokenize,e2e`` picks row groups. Rows
+whose optional package (torch, transformers, onnx, onnxruntime, tokenizers) is missing are marked skipped, with the
+reason in the table.
 
 Each of training and inference runs in float32 and in bfloat16 (ours: ``compute_dtype="bfloat16"``, the bf16 GEMM custom
 operators of src/kernels, skipped with the reason on a CPU without AVX512_BF16; torch: ``torch.autocast``); ours also in
@@ -311,8 +312,8 @@ def ratios(records):
 
 
 def markdown(records, ratio_rows):
-    lines = ["| size | seq | row | samples/s | median s | min s | CPU s per call | first call s | peak RSS MB | cores used "
-             "| note |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+    lines = ["| size | seq | row | samples/s | median s | min s | CPU s per call | first call s | peak RSS MB "
+             "| cores used | note |", "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in records:
         if r["row"] == "tokenize":
             continue

@@ -3,13 +3,14 @@
     python bench/workers.py ROW --size tiny --seq_len 128 --batch 8 --threads 2 [--steps 5 --warmup 2] ...
 
 Rows: ms-train, torch-train (a fine-tuning step: forward, backward, global-norm clipping at 1.0, AdamW/
-AdamWeightDecay), ms-infer, ort-fp32-infer and ort-int8-infer (our ONNX export in onnxruntime), torch-infer, export (writes
-the ONNX files the ort rows read), tokenize (ours vs the tokenizers library), e2e (run_ernie_classifier's training loop on
-real text, data pipeline included). ``ms-*-fusedln`` is ours in float32 with the fused LayerNorm custom operator
-(``src.layers.use_fused_layer_norm``); the ``-bf16`` rows are the same measurements in bfloat16: ours with the config's
-``compute_dtype="bfloat16"`` (the bf16 GEMM custom operators of src/kernels on CPU, float32 parameters) and the fused
-LayerNorm, torch's with ``torch.autocast("cpu", dtype=torch.bfloat16)`` around the same transformers model and step. A separate process per row keeps peak RSS clean and the frameworks apart;
-torch, transformers and tokenizers are only needed for their own rows.
+AdamWeightDecay), ms-infer, ort-fp32-infer and ort-int8-infer (our ONNX export in onnxruntime), torch-infer, export
+(writes the ONNX files the ort rows read), tokenize (ours vs the tokenizers library), e2e (run_ernie_classifier's
+training loop on real text, data pipeline included). ``ms-*-fusedln`` is ours in float32 with the fused LayerNorm
+custom operator (``src.layers.use_fused_layer_norm``); the ``-bf16`` rows are the same measurements in bfloat16: ours
+with the config's ``compute_dtype="bfloat16"`` (the bf16 GEMM custom operators of src/kernels on CPU, float32
+parameters) and the fused LayerNorm, torch's with ``torch.autocast("cpu", dtype=torch.bfloat16)`` around the same
+transformers model and step. A separate process per row keeps peak RSS clean and the frameworks apart; torch,
+transformers and tokenizers are only needed for their own rows.
 
 Timing: ``warmup`` calls (the first one, reported as ``first_call_s``, includes graph compilation), then the median
 of ``steps`` calls; every call ends with the outputs on the host (``asnumpy`` / ``.item()``). ``cpu_util`` is the
