@@ -93,8 +93,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
 
     import mindspore as ms
-    ms.set_device("CPU")
-    ms.set_context(mode=ms.GRAPH_MODE)
+    ms.set_context(mode=ms.GRAPH_MODE)  # the device is set by the caller (below, or a test's process)
     from src.ernie_model import load_config, numpy_parameters
     from src.heads import ErnieForSequenceClassification
     from src.kernels.build import check_bf16_cpu
@@ -132,4 +131,6 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
+    import mindspore
+    mindspore.set_device("CPU")
     main()
