@@ -2,10 +2,19 @@
 
     python bench/run_benchmarks.py --sizes tiny base --seq_lens 128 512 --threads 2 --json bench/results.json
 
-Runs each measurement of ``bench/workers.py`` in its own process, with the same thread count for every framework,
-then prints one table of the measurements and one of the ratios (ours / theirs: above 1 means ours is faster or, for
-memory, larger) and writes both as JSON. ``--only train,infer,tokenize,e2e`` picks row groups. Rows whose optional
-package (torch, transformers, onnxruntime, tokenizers) is missing are marked skipped.
+Runs each measurement of ``bench/workers.py`` in its own process, with the same thread count for every framework, then
+prints one table of the measurements and one of the ratios (ours / theirs: above 1 means ours is faster or, for memory
+and CPU seconds per call, larger) and writes both as JSON. ``--only train,infer,tokenize,e2e`` picks row groups. Rows
+whose optional package (torch, transformers, onnx, onnxruntime, tokenizers) is missing are marked skipped, with the
+reason in the table.
+
+Each of training and inference runs in float32 and in bfloat16 (ours: ``compute_dtype="bfloat16"``, the bf16 GEMM custom
+operators of src/kernels, skipped with the reason on a CPU without AVX512_BF16; torch: ``torch.autocast``); ours also in
+float32 with the fused LayerNorm kernel (``ms-*-fusedln``; the bf16 rows use it too). Every
+MindSpore row is also compared with torch's best mode on this CPU (``torch-*-best``: the faster of its fp32 and bf16
+rows). The CPU model and its ISA flags that decide these speeds (avx512f, avx512_bf16, amx_bf16, amx_int8) are in the
+JSON and the table header. ``train`` and ``infer`` need no data files (the export row writes a vocabulary of the
+model's size when ``--vocab_file`` is missing); ``tokenize`` and ``e2e`` need ``--vocab_file`` and ``--text_file``.
 
 While each row runs, the CPU use of every other process on the machine is sampled: a row during which a foreign
 process used more than ``--busy_pct`` of a core is marked contended (its timing is not trustworthy). With
@@ -29,23 +38,59 @@ sys.path.insert(0, ROOT)
 from src.fileio import read_json, write_json  # noqa: E402
 
 GROUPS = {
-    "train": ("ms-train", "torch-train"),
-    "infer": ("ms-infer", "export", "ort-fp32-infer", "ort-int8-infer", "torch-infer"),
+    "train": ("ms-train", "ms-train-fusedln", "ms-train-bf16", "torch-train", "torch-train-bf16"),
+    "infer": ("ms-infer", "ms-infer-fusedln", "ms-infer-bf16", "export", "ort-fp32-infer", "ort-int8-infer",
+              "torch-infer", "torch-infer-bf16"),
     "tokenize": ("tokenize",),
     "e2e": ("e2e",),
 }
-NEEDS = {"torch-train": ("torch", "transformers"), "torch-infer": ("torch", "transformers"),
-         "export": ("onnx", "onnxruntime"), "ort-fp32-infer": ("onnxruntime",), "ort-int8-infer": ("onnxruntime",)}
+GROUPS_NEEDING_DATA = ("tokenize", "e2e")  # read --vocab_file and --text_file
+TORCH_ROWS = ("torch-train", "torch-infer", "torch-train-bf16", "torch-infer-bf16")
+NEEDS = dict({row: ("torch", "transformers") for row in TORCH_ROWS},
+             **{"export": ("onnx", "onnxruntime"), "ort-fp32-infer": ("onnxruntime",),
+                "ort-int8-infer": ("onnxruntime",)})
+ONNX_ROWS = ("ort-fp32-infer", "ort-int8-infer")  # read the export row's files
+BF16_ROWS = ("ms-train-bf16", "ms-infer-bf16")  # need AVX512_BF16 (src/kernels)
+ISA_FLAGS = ("avx512f", "avx512_bf16", "amx_bf16", "amx_int8")
+# torch's best mode per (size, seq): the faster of these two rows
+TORCH_BEST = {"torch-train-best": ("torch-train", "torch-train-bf16"),
+              "torch-infer-best": ("torch-infer", "torch-infer-bf16")}
 # (group, ours, theirs, field): the ratios table
 COMPARISONS = (
     ("train", "ms-train", "torch-train", "samples_per_s"),
+    ("train", "ms-train", "torch-train-best", "samples_per_s"),
+    ("train", "ms-train-fusedln", "ms-train", "samples_per_s"),
+    ("train", "ms-train-fusedln", "torch-train-best", "samples_per_s"),
+    ("train", "ms-train-bf16", "torch-train-bf16", "samples_per_s"),
+    ("train", "ms-train-bf16", "torch-train-best", "samples_per_s"),
+    ("train", "ms-train-bf16", "ms-train-fusedln", "samples_per_s"),
     ("train", "ms-train", "torch-train", "peak_rss_mb"),
+    ("train", "ms-train-bf16", "torch-train-best", "peak_rss_mb"),
     ("infer", "ms-infer", "torch-infer", "samples_per_s"),
+    ("infer", "ms-infer", "torch-infer-best", "samples_per_s"),
+    ("infer", "ms-infer-fusedln", "ms-infer", "samples_per_s"),
+    ("infer", "ms-infer-fusedln", "torch-infer-best", "samples_per_s"),
+    ("infer", "ms-infer-bf16", "torch-infer-bf16", "samples_per_s"),
+    ("infer", "ms-infer-bf16", "torch-infer-best", "samples_per_s"),
+    ("infer", "ms-infer-bf16", "ms-infer-fusedln", "samples_per_s"),
     ("infer", "ms-infer", "ort-fp32-infer", "samples_per_s"),
-    ("infer", "ort-fp32-infer", "torch-infer", "samples_per_s"),
-    ("infer", "ort-int8-infer", "torch-infer", "samples_per_s"),
+    ("infer", "ms-infer-fusedln", "ort-fp32-infer", "samples_per_s"),
+    ("infer", "ms-infer-bf16", "ort-fp32-infer", "samples_per_s"),
+    ("infer", "ort-fp32-infer", "torch-infer-best", "samples_per_s"),
+    ("infer", "ort-int8-infer", "torch-infer-best", "samples_per_s"),
     ("infer", "ms-infer", "torch-infer", "peak_rss_mb"),
+    ("infer", "ms-infer", "torch-infer-best", "peak_rss_mb"),
+    ("infer", "ms-infer-bf16", "torch-infer-best", "peak_rss_mb"),
     ("e2e", "e2e", "ms-train", "samples_per_s"),
+    # CPU seconds per call (above 1: ours needs more): the steadier comparison on a shared machine
+    ("train", "ms-train", "torch-train", "cpu_s_per_call"),
+    ("train", "ms-train-bf16", "torch-train-bf16", "cpu_s_per_call"),
+    ("train", "ms-train-fusedln", "ms-train", "cpu_s_per_call"),
+    ("train", "ms-train-bf16", "ms-train", "cpu_s_per_call"),
+    ("infer", "ms-infer", "torch-infer", "cpu_s_per_call"),
+    ("infer", "ms-infer-bf16", "torch-infer-bf16", "cpu_s_per_call"),
+    ("infer", "ms-infer-fusedln", "ms-infer", "cpu_s_per_call"),
+    ("infer", "ms-infer-bf16", "ms-infer", "cpu_s_per_call"),
 )
 
 
@@ -145,11 +190,27 @@ def default_steps(size, seq_len):
     return 5 if seq_len <= 128 else 3
 
 
-def run_row(row, size, seq_len, args, monitor):
+def skip_reason(row, size, seq_len, records, info):
+    """Why ``row`` cannot run here (None when it can): a missing package, a CPU without bf16, no ONNX export."""
     missing = [m for m in NEEDS.get(row, ()) if importlib.util.find_spec(m) is None]
-    base = {"row": row, "size": size, "seq_len": seq_len, "batch": args.batch, "threads": args.threads}
     if missing:
-        return dict(base, skipped=f"{', '.join(missing)} not installed")
+        reason = f"{', '.join(missing)} not installed (see requirements-dev.txt)"
+        return reason + ("; without it there is no ONNX export for the onnxruntime rows" if row == "export" else "")
+    if row in BF16_ROWS and not info["isa"].get("avx512_bf16"):
+        return "this CPU lacks avx512_bf16: bf16 GEMMs would not be faster than float32"
+    if row in ONNX_ROWS:
+        exported = next((r for r in records if r["row"] == "export" and r["size"] == size and r["seq_len"] == seq_len),
+                        None)
+        if exported is not None and ("skipped" in exported or "error" in exported):
+            return f"no ONNX export to run: the export row {'was skipped' if 'skipped' in exported else 'failed'}"
+    return None
+
+
+def run_row(row, size, seq_len, args, monitor, records=(), info=None):
+    base = {"row": row, "size": size, "seq_len": seq_len, "batch": args.batch, "threads": args.threads}
+    reason = skip_reason(row, size, seq_len, records, info or machine())
+    if reason:
+        return dict(base, skipped=reason)
     steps = args.steps or default_steps(size, seq_len)
     command = [sys.executable, os.path.join(HERE, "workers.py"), row, "--size", size,
                "--config", os.path.join(args.work_dir, "configs", f"{size}.json"), "--seq_len", str(seq_len),
@@ -181,16 +242,21 @@ def write_configs(sizes, folder):
 
 
 def machine():
-    """What the numbers came from."""
+    """What the numbers came from: the CPU model and the ISA flags that decide which kernels are fast, the
+    packages' versions."""
     info = {"python": platform.python_version(), "cores": os.cpu_count(), "platform": platform.platform()}
     try:
         with open("/proc/cpuinfo") as f:
-            info["cpu"] = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+            lines = f.read().splitlines()
+        info["cpu"] = next(line.split(":", 1)[1].strip() for line in lines if line.startswith("model name"))
+        flags = next((set(line.split(":", 1)[1].split()) for line in lines if line.startswith("flags")), set())
+        info["isa"] = {flag: flag in flags for flag in ISA_FLAGS}
         with open("/proc/meminfo") as f:
             info["ram_gib"] = round(int(f.readline().split()[1]) / 2 ** 20, 1)
     except (OSError, StopIteration):
         pass
-    for package in ("mindspore", "numpy", "torch", "transformers", "onnxruntime", "tokenizers"):
+    info.setdefault("isa", {})
+    for package in ("mindspore", "numpy", "torch", "transformers", "onnx", "onnxruntime", "tokenizers"):
         try:
             info[package] = importlib.metadata.version(package)
         except importlib.metadata.PackageNotFoundError:
@@ -210,15 +276,29 @@ def _fmt(value, digits=3):
     return str(value)
 
 
+def torch_best(found):
+    """``{("torch-*-best", size, seq_len): the faster torch row's record}`` with its row name in ``mode_row``."""
+    best = {}
+    for name, rows in TORCH_BEST.items():
+        for (row, size, seq_len), record in found.items():
+            if row in rows and record.get("samples_per_s"):
+                current = best.get((name, size, seq_len))
+                if current is None or record["samples_per_s"] > current["samples_per_s"]:
+                    best[(name, size, seq_len)] = dict(record, mode_row=row)
+    return best
+
+
 def ratios(records):
     """``ours / theirs`` for each comparison and (size, seq_len) where both rows ran."""
     found = {(r["row"], r["size"], r["seq_len"]): r for r in records if "error" not in r and "skipped" not in r}
+    found.update(torch_best(found))
     out = []
     for group, ours, theirs, field in COMPARISONS:
         for (row, size, seq_len), mine in found.items():
             other = found.get((theirs, size, seq_len))
             if row == ours and other and mine.get(field) and other.get(field):
-                out.append({"size": size, "seq_len": seq_len, "ours": ours, "theirs": theirs, "field": field,
+                name = f"{theirs} = {other['mode_row']}" if "mode_row" in other else theirs
+                out.append({"size": size, "seq_len": seq_len, "ours": ours, "theirs": name, "field": field,
                             "ours_value": mine[field], "theirs_value": other[field],
                             "ratio": mine[field] / other[field]})
     tokenize = next((r for r in records if r["row"] == "tokenize" and "ours_chars_per_s" in r), None)
@@ -232,14 +312,16 @@ def ratios(records):
 
 
 def markdown(records, ratio_rows):
-    lines = ["| size | seq | row | samples/s | median s | first call s | peak RSS MB | cores used | note |",
-             "|---|---|---|---|---|---|---|---|---|"]
+    lines = ["| size | seq | row | samples/s | median s | min s | CPU s per call | first call s | peak RSS MB "
+             "| cores used | note |", "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in records:
         if r["row"] == "tokenize":
             continue
         note = r.get("error") or r.get("skipped") or ""
         if r["row"] == "export" and "export_s" in r:
             note = f"export {r['export_s']:.1f} s, int8 quantize {r['quantize_s']:.1f} s"
+            if r.get("generated_vocab"):
+                note += "; generated vocabulary (--vocab_file missing)"
         elif "max_abs_diff_vs_mindspore" in r:
             note = f"max abs logit diff vs MindSpore {r['max_abs_diff_vs_mindspore']:.1e}"
         elif r["row"] == "e2e" and "pipeline_fraction" in r:
@@ -248,8 +330,9 @@ def markdown(records, ratio_rows):
         if r.get("contended"):
             note = (note + "; " if note else "") + f"CONTENDED (foreign process at {r['foreign_cpu_pct']:.0f}%)"
         lines.append(f"| {r['size']} | {r['seq_len']} | {r['row']} | {_fmt(r.get('samples_per_s'))} | "
-                     f"{_fmt(r.get('median_s'))} | {_fmt(r.get('first_call_s'))} | {_fmt(r.get('peak_rss_mb'))} | "
-                     f"{_fmt(r.get('cpu_util'), 2)} | {note} |")
+                     f"{_fmt(r.get('median_s'))} | {_fmt(r.get('min_s'))} | {_fmt(r.get('cpu_s_per_call'))} | "
+                     f"{_fmt(r.get('first_call_s'))} | {_fmt(r.get('peak_rss_mb'))} | {_fmt(r.get('cpu_util'), 2)} | "
+                     f"{note} |")
     tokenize = next((r for r in records if r["row"] == "tokenize"), None)
     if tokenize:
         lines += ["", "| tokenizer | chars/s | note |", "|---|---|---|"]
@@ -281,6 +364,7 @@ def main(argv=None):
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--threads", type=int, default=2, help="for every framework")
     parser.add_argument("--only", default=",".join(GROUPS), help=f"comma-separated groups of {list(GROUPS)}")
+    parser.add_argument("--rows", default=None, help="comma-separated rows of those groups to run (default: all)")
     parser.add_argument("--steps", type=int, default=None, help="timed calls per row (default: by size)")
     parser.add_argument("--warmup", type=int, default=2, help="untimed calls before them (the first: compile)")
     parser.add_argument("--json", default=None, help="write the records, ratios and machine here")
@@ -304,24 +388,30 @@ def main(argv=None):
     unknown = [g for g in groups if g not in GROUPS]
     if unknown:
         parser.error(f"unknown groups {unknown}; choose from {list(GROUPS)}")
-    for path in (args.vocab_file, args.text_file):
+    chosen = set(r.strip() for r in args.rows.split(",")) if args.rows else None
+    unknown = sorted((chosen or set()) - {row for g in groups for row in GROUPS[g]})
+    if unknown:
+        parser.error(f"rows {unknown} are not in the groups {groups}")
+    needing_data = [g for g in groups if g in GROUPS_NEEDING_DATA]
+    for path in (args.vocab_file, args.text_file) if needing_data else ():
         if not os.path.isfile(path):
-            parser.error(f"{path}: not found")
+            parser.error(f"{path}: not found (the {'/'.join(needing_data)} rows read it; train and infer do not)")
     write_configs(args.sizes, os.path.join(args.work_dir, "configs"))
 
     monitor = LoadMonitor()
+    info = machine()
     records = []
-    plan = [(row, "-", 0) for row in GROUPS["tokenize"] if "tokenize" in groups]
+    plan = [(row, "-", 0) for row in GROUPS["tokenize"] if "tokenize" in groups and (chosen is None or row in chosen)]
     plan += [(row, size, seq_len) for size in args.sizes for seq_len in args.seq_lens
-             for group in groups if group != "tokenize" for row in GROUPS[group]]
+             for group in groups if group != "tokenize" for row in GROUPS[group] if chosen is None or row in chosen]
     for row, size, seq_len in plan:
         print(f"{row} {size} seq {seq_len} ...", flush=True)
-        record = run_row(row, size if size != "-" else args.sizes[0], seq_len or args.seq_lens[0], args, monitor)
+        record = run_row(row, size if size != "-" else args.sizes[0], seq_len or args.seq_lens[0], args, monitor,
+                         records, info)
         records.append(record)
         print("  " + json.dumps(record), flush=True)
 
     ratio_rows = ratios(records)
-    info = machine()
     print()
     print_summary(info, records, ratio_rows, args.batch, args.threads)
     if args.json:
@@ -332,10 +422,14 @@ def main(argv=None):
 
 
 def print_summary(info, records, ratio_rows, batch, threads):
-    print(f"{info.get('cpu', '?')}, {info['cores']} cores, {info.get('ram_gib', '?')} GiB; batch {batch}, "
-          f"{threads} threads each; mindspore {info.get('mindspore')}, torch {info.get('torch')}, "
-          f"transformers {info.get('transformers')}, onnxruntime {info.get('onnxruntime')}")
+    isa = ", ".join(f"{flag} {'yes' if present else 'no'}" for flag, present in info.get("isa", {}).items())
+    print(f"{info.get('cpu', '?')} ({isa or 'ISA flags unknown'}), {info['cores']} cores, "
+          f"{info.get('ram_gib', '?')} GiB; batch {batch}, {threads} threads each; mindspore {info.get('mindspore')}, "
+          f"torch {info.get('torch')}, transformers {info.get('transformers')}, onnxruntime {info.get('onnxruntime')}")
     print(markdown(records, ratio_rows))
+    for r in records:
+        if "skipped" in r:
+            print(f"\nNOTE: {r['row']} ({r['size']}, seq {r['seq_len']}) skipped: {r['skipped']}")
     contended = [r["row"] for r in records if r.get("contended")]
     if contended:
         print(f"\nWARNING: {len(contended)} rows ran while another process used the CPU: {contended}")

@@ -3,14 +3,20 @@
     python bench/workers.py ROW --size tiny --seq_len 128 --batch 8 --threads 2 [--steps 5 --warmup 2] ...
 
 Rows: ms-train, torch-train (a fine-tuning step: forward, backward, global-norm clipping at 1.0, AdamW/
-AdamWeightDecay), ms-infer, ort-fp32-infer and ort-int8-infer (our ONNX export in onnxruntime), torch-infer, export (writes
-the ONNX files the ort rows read), tokenize (ours vs the tokenizers library), e2e (run_ernie_classifier's training loop on
-real text, data pipeline included). A separate process per row keeps peak RSS clean and the frameworks apart;
-torch, transformers and tokenizers are only needed for their own rows.
+AdamWeightDecay), ms-infer, ort-fp32-infer and ort-int8-infer (our ONNX export in onnxruntime), torch-infer, export
+(writes the ONNX files the ort rows read), tokenize (ours vs the tokenizers library), e2e (run_ernie_classifier's
+training loop on real text, data pipeline included). ``ms-*-fusedln`` is ours in float32 with the fused LayerNorm
+custom operator (``src.layers.use_fused_layer_norm``); the ``-bf16`` rows are the same measurements in bfloat16: ours
+with the config's ``compute_dtype="bfloat16"`` (the bf16 GEMM custom operators of src/kernels on CPU, float32
+parameters) and the fused LayerNorm, torch's with ``torch.autocast("cpu", dtype=torch.bfloat16)`` around the same
+transformers model and step. A separate process per row keeps peak RSS clean and the frameworks apart; torch,
+transformers and tokenizers are only needed for their own rows.
 
 Timing: ``warmup`` calls (the first one, reported as ``first_call_s``, includes graph compilation), then the median
 of ``steps`` calls; every call ends with the outputs on the host (``asnumpy`` / ``.item()``). ``cpu_util`` is the
 process CPU time over wall time during the timed calls: it shows how many cores a framework really used.
+``cpu_s_per_call`` is that CPU time per call: on a shared machine, where a neighbour stretches the wall time, it is the
+steadier figure of the work a call needs (it still counts time a thread pool spends spinning).
 """
 import argparse
 import json
@@ -45,7 +51,7 @@ def peak_rss_mb():
 
 
 def time_calls(call, warmup, steps):
-    """``(first_call_s, [seconds per timed call], cpu_util)``."""
+    """``(first_call_s, [seconds per timed call], (cpu_util, cpu seconds per call))``."""
     start = time.perf_counter()
     call()
     first = time.perf_counter() - start
@@ -57,14 +63,14 @@ def time_calls(call, warmup, steps):
         start = time.perf_counter()
         call()
         times.append(time.perf_counter() - start)
-    cpu_util = (time.process_time() - cpu0) / (time.perf_counter() - wall0)
-    return first, times, cpu_util
+    cpu_s = time.process_time() - cpu0
+    return first, times, (cpu_s / (time.perf_counter() - wall0), cpu_s / steps)
 
 
-def timing_record(first, times, cpu_util, items_per_call):
+def timing_record(first, times, cpu, items_per_call):
     median = statistics.median(times)
     return {"first_call_s": first, "median_s": median, "min_s": min(times), "samples_per_s": items_per_call / median,
-            "cpu_util": cpu_util, "steps": len(times), "peak_rss_mb": peak_rss_mb()}
+            "cpu_util": cpu[0], "cpu_s_per_call": cpu[1], "steps": len(times), "peak_rss_mb": peak_rss_mb()}
 
 
 def random_batch(config, batch, seq_len, seed=0):
@@ -78,14 +84,16 @@ def random_batch(config, batch, seq_len, seed=0):
     return ids, mask, segments, labels
 
 
-def ms_setup(args):
+def ms_setup(args, compute_dtype="float32", fused_layer_norm=False):
     """Graph mode on CPU (as ``trainer.init_runtime``); returns the model config as an ErnieConfig."""
     import mindspore as ms
     from src.ernie_model import load_config
+    from src.layers import use_fused_layer_norm
     ms.set_device("CPU")
     ms.set_context(mode=ms.GRAPH_MODE)
     ms.set_seed(0)
-    return load_config(args.config)
+    use_fused_layer_norm(fused_layer_norm)
+    return load_config(args.config, compute_dtype=compute_dtype)
 
 
 def hf_config(config):
@@ -106,8 +114,8 @@ def torch_setup(threads):
     return torch
 
 
-def ms_train(args, _config):
-    config = ms_setup(args)
+def ms_train(args, _config, compute_dtype="float32", fused_layer_norm=False):
+    config = ms_setup(args, compute_dtype, fused_layer_norm)
     from mindspore import Tensor
     from src.heads import ErnieForSequenceClassification
     from src.losses import SequenceClassificationLoss
@@ -123,7 +131,7 @@ def ms_train(args, _config):
     return time_calls(lambda: step(*batch)[0].asnumpy(), args.warmup, args.steps)
 
 
-def torch_train(args, config):
+def torch_train(args, config, bf16=False):
     torch = torch_setup(args.threads)
     import transformers
 
@@ -135,7 +143,8 @@ def torch_train(args, config):
     ids, mask, segments, labels = (torch.from_numpy(a).long() for a in random_batch(config, args.batch, args.seq_len))
 
     def step():
-        loss = model(input_ids=ids, token_type_ids=segments, attention_mask=mask, labels=labels).loss
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            loss = model(input_ids=ids, token_type_ids=segments, attention_mask=mask, labels=labels).loss
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         optimizer.step()
@@ -145,8 +154,8 @@ def torch_train(args, config):
     return time_calls(step, args.warmup, args.steps)
 
 
-def ms_infer(args, _config):
-    config = ms_setup(args)
+def ms_infer(args, _config, compute_dtype="float32", fused_layer_norm=False):
+    config = ms_setup(args, compute_dtype, fused_layer_norm)
     from mindspore import Tensor
     from src.heads import ErnieForSequenceClassification
 
@@ -156,7 +165,7 @@ def ms_infer(args, _config):
     return time_calls(lambda: model(ids, segments, mask).asnumpy(), args.warmup, args.steps)
 
 
-def torch_infer(args, config):
+def torch_infer(args, config, bf16=False):
     torch = torch_setup(args.threads)
     import transformers
 
@@ -164,8 +173,8 @@ def torch_infer(args, config):
     ids, mask, segments, _ = (torch.from_numpy(a).long() for a in random_batch(config, args.batch, args.seq_len))
 
     def call():
-        with torch.inference_mode():
-            return model(input_ids=ids, token_type_ids=segments, attention_mask=mask).logits.numpy()
+        with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            return model(input_ids=ids, token_type_ids=segments, attention_mask=mask).logits.float().numpy()
 
     return time_calls(call, args.warmup, args.steps)
 
@@ -173,6 +182,19 @@ def torch_infer(args, config):
 def onnx_path(args, precision):
     name = f"{args.size}_s{args.seq_len}_b{args.batch}"
     return os.path.join(args.work_dir, "onnx", name, "model.onnx" if precision == "fp32" else "model.int8.onnx")
+
+
+def export_vocabulary(args, config):
+    """``--vocab_file``, or where it is missing (a run without the shared data) a generated one of the config's size
+    in the export folder: the exporter copies a vocabulary beside the model, and random weights have no real one."""
+    if os.path.isfile(args.vocab_file):
+        return args.vocab_file, False
+    path = os.path.join(os.path.dirname(onnx_path(args, "fp32")), "generated_vocab.txt")
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    special = ["[PAD]", "[CLS]", "[SEP]", "[MASK]", "[UNK]"]
+    with open(path, "w", encoding="utf-8") as f:
+        f.write("\n".join(special + [f"[unused{i}]" for i in range(config.vocab_size - len(special))]) + "\n")
+    return path, True
 
 
 def export(args, _config):
@@ -188,7 +210,8 @@ def export(args, _config):
     model = ErnieForSequenceClassification(config, NUM_LABELS)
     model.set_train(False)
     path = onnx_path(args, "fp32")
-    info = TaskInfo("chnsenticorp", "classification", ["0", "1"], args.seq_len, args.vocab_file)
+    vocab_file, generated = export_vocabulary(args, config)
+    info = TaskInfo("chnsenticorp", "classification", ["0", "1"], args.seq_len, vocab_file)
     start = time.perf_counter()
     export_model(model, info, path, "ONNX", args.batch)
     export_s = time.perf_counter() - start
@@ -200,7 +223,7 @@ def export(args, _config):
     np.savez(path[:-len(".onnx")] + ".reference.npz", input_ids=ids, input_mask=mask, token_type_id=segments,
              logits=logits)
     return {"export_s": export_s, "quantize_s": quantize_s, "onnx_mb": os.path.getsize(path) / 2 ** 20,
-            "int8_mb": os.path.getsize(onnx_path(args, "int8")) / 2 ** 20}
+            "int8_mb": os.path.getsize(onnx_path(args, "int8")) / 2 ** 20, "generated_vocab": generated}
 
 
 def ort_infer(args, config, precision):
@@ -222,8 +245,8 @@ def ort_infer(args, config, precision):
     max_diff = float(np.abs(session.run(None, feeds)[0] - reference["logits"]).max())
     ids, mask, segments, _ = random_batch(config, args.batch, args.seq_len)
     feeds = {"input_ids": ids, "input_mask": mask, "token_type_id": segments}
-    first, times, cpu_util = time_calls(lambda: session.run(None, feeds), args.warmup, args.steps)
-    return first, times, cpu_util, {"max_abs_diff_vs_mindspore": max_diff}
+    first, times, cpu = time_calls(lambda: session.run(None, feeds), args.warmup, args.steps)
+    return first, times, cpu, {"max_abs_diff_vs_mindspore": max_diff}
 
 
 def read_texts(path, limit):
@@ -322,6 +345,12 @@ def e2e(args, _config):
 
 
 ROWS = {"ms-train": ms_train, "torch-train": torch_train, "ms-infer": ms_infer, "torch-infer": torch_infer,
+        "ms-train-fusedln": lambda args, config: ms_train(args, config, fused_layer_norm=True),
+        "ms-infer-fusedln": lambda args, config: ms_infer(args, config, fused_layer_norm=True),
+        "ms-train-bf16": lambda args, config: ms_train(args, config, "bfloat16", fused_layer_norm=True),
+        "ms-infer-bf16": lambda args, config: ms_infer(args, config, "bfloat16", fused_layer_norm=True),
+        "torch-train-bf16": lambda args, config: torch_train(args, config, bf16=True),
+        "torch-infer-bf16": lambda args, config: torch_infer(args, config, bf16=True),
         "export": export,
         "ort-fp32-infer": lambda args, config: ort_infer(args, config, "fp32"),
         "ort-int8-infer": lambda args, config: ort_infer(args, config, "int8"), "tokenize": tokenize, "e2e": e2e}
@@ -348,7 +377,7 @@ def main(argv=None):
     with open(args.config, encoding="utf-8") as f:  # not load_config: torch and onnxruntime rows run without MindSpore
         config = argparse.Namespace(**json.load(f))
     result = ROWS[args.row](args, config)
-    if isinstance(result, tuple):  # timed rows: (first, times, cpu_util[, extra])
+    if isinstance(result, tuple):  # timed rows: (first, times, (cpu_util, cpu_s_per_call)[, extra])
         record = timing_record(*result[:3], args.batch)
         record.update(result[3] if len(result) > 3 else {})
     else:

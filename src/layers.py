@@ -8,6 +8,17 @@ from mindspore import Parameter, nn, ops
 from mindspore.common.initializer import TruncatedNormal, initializer
 
 
+_CPU_KERNELS = {"layer_norm": False}
+
+
+def use_fused_layer_norm(enabled=True):
+    """Opt-in, off by default: ``LayerNorm`` cells built afterwards on CPU run the fused float32 custom kernel of
+    ``src.kernels.layer_norm`` (forward and backward; MindSpore 2.10's CPU LayerNorm and its gradient take about 5x
+    and 8x its time on ERNIE-base activations). Building such a cell raises ``KernelUnavailable`` where g++ cannot
+    build the kernels. Export such a model by building it again with this off: the parameters are the same."""
+    _CPU_KERNELS["layer_norm"] = bool(enabled)
+
+
 def _normal(shape, sigma):
     return initializer(TruncatedNormal(sigma), shape, ms.float32)
 
@@ -30,15 +41,25 @@ class Embedding(nn.Cell):
 
 
 class LayerNorm(nn.Cell):
-    """LayerNorm over the last axis with ``weight``/``bias`` parameters and an explicit epsilon."""
+    """LayerNorm over the last axis with ``weight``/``bias`` parameters and an explicit epsilon (the fused CPU kernel
+    after ``use_fused_layer_norm()``)."""
 
     def __init__(self, hidden_size, eps):
         super().__init__()
         self.weight = Parameter(initializer("ones", (hidden_size,), ms.float32), name="weight")
         self.bias = Parameter(initializer("zeros", (hidden_size,), ms.float32), name="bias")
-        self.layer_norm = ops.LayerNorm(begin_norm_axis=-1, begin_params_axis=-1, epsilon=eps)
+        self.fused = _CPU_KERNELS["layer_norm"] and ms.get_context("device_target") == "CPU"
+        if self.fused:
+            from .kernels.layer_norm import FusedLayerNorm
+            self.layer_norm = FusedLayerNorm(eps)
+        else:
+            self.layer_norm = ops.LayerNorm(begin_norm_axis=-1, begin_params_axis=-1, epsilon=eps)
 
     def construct(self, x):
+        if self.fused:
+            shape = x.shape
+            out = self.layer_norm(ops.reshape(x, (-1, shape[-1])), self.weight, self.bias)[0]
+            return ops.reshape(out, shape)
         return self.layer_norm(x, self.weight, self.bias)[0]
 
 
@@ -62,14 +83,24 @@ class _Linear(nn.Cell):
 
 
 class Dense(nn.Dense):
-    """``nn.Dense`` computing in ``compute_dtype`` and returning float32 (LayerNorm and softmax stay float32)."""
+    """``nn.Dense`` computing in ``compute_dtype`` and returning float32 (LayerNorm and softmax stay float32).
+
+    bfloat16 on CPU (opt-in; float32 is the default) runs the bf16 GEMM custom operators of ``src.kernels`` (oneDNN,
+    fp32 accumulation) with float32 parameters: MindSpore 2.10's CPU MatMul has no bf16 kernel. Raises
+    ``src.kernels.build.KernelUnavailable`` with the reason where the CPU lacks AVX512_BF16 or g++ cannot build them.
+    """
 
     def __init__(self, in_channels, out_channels, sigma=0.02, compute_dtype=ms.float32):
         super().__init__(in_channels, out_channels, weight_init=_normal((out_channels, in_channels), sigma),
                          bias_init="zeros")
         self.compute_dtype = compute_dtype
-        self.reduced = compute_dtype != ms.float32
-        self.linear = _Linear()
+        cpu_bf16 = compute_dtype == ms.bfloat16 and ms.get_context("device_target") == "CPU"
+        self.reduced = compute_dtype != ms.float32 and not cpu_bf16
+        if cpu_bf16:
+            from .kernels.bf16_matmul import Bf16Linear
+            self.linear = Bf16Linear()
+        else:
+            self.linear = _Linear()
 
     def construct(self, x):
         if self.reduced:

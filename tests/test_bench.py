@@ -12,10 +12,13 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 import mindspore as ms
 from mindspore import Tensor, nn, ops
 
 from src.layers import Dense, swap_axes_1_2
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "bench"))
+import run_benchmarks  # noqa: E402
 from src.optimization import build_optimizer
 from src.trainer import TrainStep
 
@@ -36,7 +39,10 @@ def test_harness_runs_every_row_on_tiny(tmp_path):
     rows = {r["row"]: r for r in results["records"]}
     expected = {"ms-train": "samples_per_s", "torch-train": "samples_per_s", "ms-infer": "samples_per_s",
                 "export": "export_s", "ort-fp32-infer": "samples_per_s", "ort-int8-infer": "samples_per_s",
-                "torch-infer": "samples_per_s", "tokenize": "ours_chars_per_s", "e2e": "samples_per_s"}
+                "torch-infer": "samples_per_s", "tokenize": "ours_chars_per_s", "e2e": "samples_per_s",
+                "ms-train-bf16": "samples_per_s", "ms-infer-bf16": "samples_per_s",
+                "ms-train-fusedln": "samples_per_s", "ms-infer-fusedln": "samples_per_s",
+                "torch-train-bf16": "samples_per_s", "torch-infer-bf16": "samples_per_s"}
     for row, field in expected.items():
         assert row in rows, f"no {row} row"
         record = rows[row]
@@ -46,11 +52,56 @@ def test_harness_runs_every_row_on_tiny(tmp_path):
     if "max_abs_diff_vs_mindspore" in rows["ort-fp32-infer"]:
         assert rows["ort-fp32-infer"]["max_abs_diff_vs_mindspore"] < 1e-4
     assert results["machine"]["cores"] >= 1
+    assert set(results["machine"]["isa"]) == {"avx512f", "avx512_bf16", "amx_bf16", "amx_int8"}
+    if "samples_per_s" in rows["torch-infer-bf16"]:
+        assert any(r["theirs"].startswith("torch-infer-best = ") for r in results["ratios"])
     assert "| tiny | 32 | ms-train |" in done.stdout  # the printed table
     shown = subprocess.run([sys.executable, os.path.join(REPO, "bench", "run_benchmarks.py"), "--show", str(out)],
                            cwd=REPO, capture_output=True, text=True, timeout=60)
     assert shown.returncode == 0, shown.stderr[-2000:]
     assert done.stdout.rstrip().endswith(shown.stdout.rstrip())  # the same tables, from the saved file
+
+
+def test_train_and_infer_start_without_data_files(monkeypatch, tmp_path):
+    """Only tokenize and e2e read --vocab_file / --text_file; the other groups start without them, and asking for a
+    group that needs a missing file says which file and why."""
+    planned = []
+    monkeypatch.setattr(run_benchmarks, "run_row",
+                        lambda row, size, seq_len, *_: planned.append(row) or {"row": row, "size": size,
+                                                                               "seq_len": seq_len, "skipped": "test"})
+    missing = str(tmp_path / "absent.txt")
+    common = ["--sizes", "tiny", "--seq_lens", "32", "--work_dir", str(tmp_path), "--vocab_file", missing,
+              "--text_file", missing]
+    run_benchmarks.main(common + ["--only", "train,infer"])
+    assert planned == list(run_benchmarks.GROUPS["train"] + run_benchmarks.GROUPS["infer"])
+    with pytest.raises(SystemExit):
+        run_benchmarks.main(common + ["--only", "tokenize"])
+    planned.clear()
+    run_benchmarks.main(common + ["--only", "train,infer", "--rows", "ms-infer,ms-train-bf16"])
+    assert planned == ["ms-train-bf16", "ms-infer"]
+    with pytest.raises(SystemExit):
+        run_benchmarks.main(common + ["--only", "train", "--rows", "ms-infer"])
+
+
+def test_skip_reasons_say_why():
+    no_bf16 = {"isa": {"avx512_bf16": False}}
+    assert "avx512_bf16" in run_benchmarks.skip_reason("ms-train-bf16", "tiny", 32, [], no_bf16)
+    assert run_benchmarks.skip_reason("ms-train", "tiny", 32, [], no_bf16) is None
+    skipped_export = [{"row": "export", "size": "tiny", "seq_len": 32, "skipped": "onnx not installed"}]
+    assert "export row was skipped" in run_benchmarks.skip_reason("ort-fp32-infer", "tiny", 32, skipped_export,
+                                                                  no_bf16)
+
+
+def test_ratios_against_torch_best_mode():
+    def record(row, samples_per_s):
+        return {"row": row, "size": "base", "seq_len": 128, "samples_per_s": samples_per_s, "peak_rss_mb": 100.0}
+    records = [record("ms-train", 1.6), record("torch-train", 2.0), record("torch-train-bf16", 3.2),
+               record("ms-train-bf16", 2.4), record("ms-train-fusedln", 2.0)]
+    found = {(r["ours"], r["theirs"], r["field"]): r["ratio"] for r in run_benchmarks.ratios(records)}
+    assert found[("ms-train", "torch-train", "samples_per_s")] == pytest.approx(0.8)
+    assert found[("ms-train", "torch-train-best = torch-train-bf16", "samples_per_s")] == pytest.approx(0.5)
+    assert found[("ms-train-bf16", "torch-train-best = torch-train-bf16", "samples_per_s")] == pytest.approx(0.75)
+    assert found[("ms-train-bf16", "ms-train-fusedln", "samples_per_s")] == pytest.approx(1.2)
 
 
 class _Clip(nn.Cell):

@@ -1,0 +1,147 @@
+// bf16 GEMMs with fp32 accumulation for MindSpore AOT custom operators on CPU, through the oneDNN that ships inside
+// the mindspore wheel (mindspore/lib/libdnnl.so.3).
+//
+// Why: MindSpore 2.10's CPU MatMul has no bf16 kernel (and its fp16 is slower than fp32), while the bundled oneDNN's
+// dnnl_gemm_bf16bf16f32 runs at about twice dnnl_sgemm's speed on a CPU with AVX512_BF16 (AMX where present).
+// That library is built with oneDNN's "threadpool" runtime: its plain GEMM entry points run on the calling thread
+// only, so each GEMM here is split by output rows over a few std::threads (one per core this process may use).
+//
+// Every function has MindSpore's AOT signature (see mindspore.ops.Custom, func_type="aot"):
+//   int f(int nparam, void **params, int *ndims, int64_t **shapes, const char **dtypes, void *stream, void *extra)
+// with the inputs first and the one output last; all tensors are row-major float32.
+//   ErnieBf16Linear   (x [M,K], w [N,K], b [N]) -> [M,N] = bf16(x) @ bf16(w)^T + b
+//   ErnieBf16MatMul   (a [M,K], b [K,N])        -> [M,N] = bf16(a) @ bf16(b)
+//   ErnieBf16MatMulTA (a [K,M], b [K,N])        -> [M,N] = bf16(a)^T @ bf16(b)
+// Inputs are rounded to bf16 to nearest-even; products are accumulated in fp32 by oneDNN.
+// Return value: 0 on success, 1 for bad shapes or types, 2 + the oneDNN status when oneDNN fails.
+#include <sched.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <functional>
+#include <memory>
+#include <thread>
+#include <vector>
+
+extern "C" {
+// From oneDNN's public C API (dnnl.h); dnnl_dim_t is int64_t and dnnl_status_t an int-sized enum (0 = success).
+int dnnl_gemm_bf16bf16f32(char transa, char transb, int64_t M, int64_t N, int64_t K, float alpha, const uint16_t *A,
+                          int64_t lda, const uint16_t *B, int64_t ldb, float beta, float *C, int64_t ldc);
+}
+
+namespace {
+
+int WorkerCount() {
+  static const int count = [] {
+    const char *forced = std::getenv("ERNIE_KERNEL_THREADS");
+    if (forced != nullptr && std::atoi(forced) > 0) return std::atoi(forced);
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof(set), &set) == 0) return std::max(1, CPU_COUNT(&set));
+    return static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  }();
+  return count;
+}
+
+// Runs fn(part, parts) for part in [0, parts), parts - 1 of them on new threads and one on the caller.
+void Parallel(int parts, const std::function<void(int, int)> &fn) {
+  std::vector<std::thread> threads;
+  threads.reserve(parts - 1);
+  for (int part = 1; part < parts; ++part) threads.emplace_back(fn, part, parts);
+  fn(0, parts);
+  for (auto &thread : threads) thread.join();
+}
+
+void Range(int64_t total, int part, int parts, int64_t *begin, int64_t *end) {
+  *begin = total * part / parts;
+  *end = total * (part + 1) / parts;
+}
+
+inline uint16_t ToBf16(float value) {
+  uint32_t bits;
+  std::memcpy(&bits, &value, sizeof(bits));
+  if ((bits & 0x7f800000u) == 0x7f800000u && (bits & 0x007fffffu) != 0) return (bits >> 16) | 0x0040u;  // quiet NaN
+  bits += 0x7fffu + ((bits >> 16) & 1u);  // round to nearest, ties to even
+  return static_cast<uint16_t>(bits >> 16);
+}
+
+// Converts n floats to bf16 with all workers.
+std::unique_ptr<uint16_t[]> ToBf16All(const float *source, int64_t n, int workers) {
+  std::unique_ptr<uint16_t[]> out(new uint16_t[n]);
+  uint16_t *target = out.get();
+  // A thread start costs about as much as converting 64k values: small tensors stay on the calling thread.
+  const int parts = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(workers, n / 65536)));
+  Parallel(parts, [&](int part, int count) {
+    int64_t begin, end;
+    Range(n, part, count, &begin, &end);
+    for (int64_t i = begin; i < end; ++i) target[i] = ToBf16(source[i]);
+  });
+  return out;
+}
+
+// C[M,N] = op(A) @ op(B) (+ C when accumulate), split by rows of C. A is [M,K] ('N') or [K,M] ('T'); B is [K,N]
+// ('N') or [N,K] ('T').
+int Gemm(char transa, char transb, int64_t M, int64_t N, int64_t K, const uint16_t *A, const uint16_t *B, float *C,
+         bool accumulate, int workers) {
+  const int64_t lda = transa == 'N' ? K : M, ldb = transb == 'N' ? N : K;
+  // At least 16 rows and 2^22 multiply-adds per thread, so that a thread start stays small next to its share.
+  const int64_t by_work = M * N * K >> 22;
+  int parts = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>({static_cast<int64_t>(workers), M / 16, by_work})));
+  std::vector<int> status(parts, 0);
+  Parallel(parts, [&](int part, int count) {
+    int64_t begin, end;
+    Range(M, part, count, &begin, &end);
+    if (end == begin) return;
+    const uint16_t *a = transa == 'N' ? A + begin * lda : A + begin;
+    status[part] = dnnl_gemm_bf16bf16f32(transa, transb, end - begin, N, K, 1.0f, a, lda, B, ldb,
+                                         accumulate ? 1.0f : 0.0f, C + begin * N, N);
+  });
+  for (int s : status)
+    if (s != 0) return 2 + s;
+  return 0;
+}
+
+bool AllFloat32(int nparam, const char **dtypes) {
+  for (int i = 0; i < nparam; ++i)
+    if (std::strcmp(dtypes[i], "float32") != 0 && std::strcmp(dtypes[i], "float") != 0) return false;
+  return true;
+}
+
+}  // namespace
+
+extern "C" int ErnieBf16Linear(int nparam, void **params, int *ndims, int64_t **shapes, const char **dtypes,
+                               void *stream, void *extra) {
+  if (nparam != 4 || !AllFloat32(nparam, dtypes) || ndims[0] != 2 || ndims[1] != 2 || ndims[2] != 1) return 1;
+  const int64_t M = shapes[0][0], K = shapes[0][1], N = shapes[1][0];
+  if (shapes[1][1] != K || shapes[2][0] != N) return 1;
+  const int workers = WorkerCount();
+  auto x = ToBf16All(static_cast<const float *>(params[0]), M * K, workers);
+  auto w = ToBf16All(static_cast<const float *>(params[1]), N * K, workers);
+  const float *bias = static_cast<const float *>(params[2]);
+  float *out = static_cast<float *>(params[3]);
+  for (int64_t row = 0; row < M; ++row) std::memcpy(out + row * N, bias, N * sizeof(float));  // then beta = 1
+  return Gemm('N', 'T', M, N, K, x.get(), w.get(), out, true, workers);
+}
+
+extern "C" int ErnieBf16MatMul(int nparam, void **params, int *ndims, int64_t **shapes, const char **dtypes,
+                               void *stream, void *extra) {
+  if (nparam != 3 || !AllFloat32(nparam, dtypes) || ndims[0] != 2 || ndims[1] != 2) return 1;
+  const int64_t M = shapes[0][0], K = shapes[0][1], N = shapes[1][1];
+  if (shapes[1][0] != K) return 1;
+  const int workers = WorkerCount();
+  auto a = ToBf16All(static_cast<const float *>(params[0]), M * K, workers);
+  auto b = ToBf16All(static_cast<const float *>(params[1]), K * N, workers);
+  return Gemm('N', 'N', M, N, K, a.get(), b.get(), static_cast<float *>(params[2]), false, workers);
+}
+
+extern "C" int ErnieBf16MatMulTA(int nparam, void **params, int *ndims, int64_t **shapes, const char **dtypes,
+                                 void *stream, void *extra) {
+  if (nparam != 3 || !AllFloat32(nparam, dtypes) || ndims[0] != 2 || ndims[1] != 2) return 1;
+  const int64_t K = shapes[0][0], M = shapes[0][1], N = shapes[1][1];
+  if (shapes[1][0] != K) return 1;
+  const int workers = WorkerCount();
+  auto a = ToBf16All(static_cast<const float *>(params[0]), K * M, workers);
+  auto b = ToBf16All(static_cast<const float *>(params[1]), K * N, workers);
+  return Gemm('T', 'N', M, N, K, a.get(), b.get(), static_cast<float *>(params[2]), false, workers);
+}

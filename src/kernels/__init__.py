@@ -1,0 +1,1 @@
+"""C++ CPU kernels (csrc/) as MindSpore custom operators."""
