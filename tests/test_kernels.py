@@ -8,6 +8,7 @@ Tolerances, stated once:
 * the rounding itself is exact: ``x @ I`` returns bf16(x) bit for bit, ties and NaN included.
 Tests that run the kernels skip where the CPU lacks AVX512_BF16 or the library cannot be built (with the reason).
 """
+import json
 import os
 import sys
 
@@ -324,3 +325,23 @@ def test_bf16_fine_tune_tracks_float32(tmp_path):
     assert fp32["losses"][-1] < fp32["losses"][0]  # it learned something
     for split in ("dev", "test"):
         assert abs(fp32["accuracy"][split] - bf16["accuracy"][split]) <= 0.03
+
+
+def test_bfloat16_fine_tuning_from_the_cli_serves_in_float32(tmp_path, graph_mode):
+    """--compute_dtype bfloat16 on CPU trains through the entry point; the trained folder serves with float32 graphs."""
+    _kernels_or_skip()
+    from src.finetune import main
+    from src.serving.predictor import Predictor
+    data = tmp_path / "train.tsv"
+    data.write_text("label\ttext_a\n" + "".join(f"{i % 2}\t{'好' if i % 2 else '错'}一个\n" for i in range(16)),
+                    encoding="utf-8")
+    out = tmp_path / "out"
+    main("classification", ["--task_type", "chnsenticorp", "--do_train", "true", "--train_data_file_path", str(data),
+                            "--config", "tiny", "--vocab_file", os.path.join(REPO, "tests", "fixtures", "tiny_vocab.txt"),
+                            "--compute_dtype", "bfloat16", "--max_seq_len", "16", "--batch_size", "8",
+                            "--max_steps", "2", "--output_dir", str(out), "--device_target", "CPU",
+                            "--progress_bar", "false"])
+    assert json.load(open(out / "ernie_config.json"))["compute_dtype"] == "bfloat16"
+    predictor = Predictor.from_path(str(out))
+    assert predictor.backend.cell.model.ernie.config.compute_dtype == "float32"
+    assert predictor.predict([{"text": "好"}])[0]["label"] in ("negative", "positive")

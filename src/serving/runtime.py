@@ -1,5 +1,6 @@
 """Running a fine-tuned model: finding and describing a checkpoint, and the three backends (checkpoint, MindIR,
 ONNX), each mapping model input columns (``MODEL_INPUTS`` names, int32 ``[N, S]``) to a tuple of numpy outputs."""
+import dataclasses
 import glob
 import logging
 import os
@@ -86,6 +87,11 @@ def resolve_checkpoint(path, task_type=None, config=None, vocab_file=None, num_c
     if not config and not os.path.isfile(config_source):
         raise FileNotFoundError(f"{folder}: no ernie_config.json beside {os.path.basename(ckpt_file)}; pass --config")
     model_config = load_config(config_source)
+    if model_config.compute_dtype == "bfloat16" and ms.get_context("device_target") == "CPU":
+        # bf16 on CPU is a training speed-up through custom operators (src/kernels); served and exported graphs use
+        # stock float32 ops, so they stay portable. The parameters are float32 either way.
+        logger.info("%s: serving the bfloat16-trained model in float32", config_source)
+        model_config = dataclasses.replace(model_config, compute_dtype="float32")
     model_config.check_sequence_length(info.max_seq_len, "max_seq_len" if max_seq_len else "task.json's max_seq_len")
     return ckpt_file, info, model_config
 
