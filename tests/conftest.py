@@ -26,6 +26,17 @@ def ernie_vocab(shared_data):
     return path
 
 
+def write_micro_config(folder, dropout):
+    """A 1-layer, hidden-32 ERNIE config for the character fixtures' 140-token vocabulary; returns its path."""
+    import json
+    path = folder / "ernie_config.json"
+    path.write_text(json.dumps({"vocab_size": 140, "hidden_size": 32, "num_hidden_layers": 1, "num_attention_heads": 2,
+                                "intermediate_size": 64, "hidden_act": "relu", "max_position_embeddings": 64,
+                                "type_vocab_size": 2, "hidden_dropout_prob": dropout,
+                                "attention_probs_dropout_prob": dropout, "initializer_range": 0.02}))
+    return str(path)
+
+
 @pytest.fixture
 def graph_mode():
     import mindspore as ms

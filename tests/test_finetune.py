@@ -12,6 +12,7 @@ import sys
 import numpy as np
 import pytest
 
+from conftest import write_micro_config
 from src.finetune import main
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -22,12 +23,7 @@ SURNAMES, PLACES = "张李", ["北京", "上海", "台北"]
 
 @pytest.fixture(scope="module")
 def model_config(tmp_path_factory):
-    path = tmp_path_factory.mktemp("config") / "ernie_config.json"
-    path.write_text(json.dumps({"vocab_size": 140, "hidden_size": 32, "num_hidden_layers": 1, "num_attention_heads": 2,
-                                "intermediate_size": 64, "hidden_act": "relu", "max_position_embeddings": 64,
-                                "type_vocab_size": 2, "hidden_dropout_prob": 0.1,
-                                "attention_probs_dropout_prob": 0.1, "initializer_range": 0.02}))
-    return str(path)
+    return write_micro_config(tmp_path_factory.mktemp("config"), dropout=0.1)
 
 
 def common_flags(model_config, output_dir, *extra):

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from src import finetune_task_reader
+from conftest import write_micro_config
 from src.finetune import main
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -18,12 +19,7 @@ CHARS = list("一三上下不个中么九也书了京亲人什他价你全公共
 @pytest.fixture(scope="module")
 def model_config(tmp_path_factory):
     """Dropout 0, so two runs on the same data give the same weights."""
-    path = tmp_path_factory.mktemp("config") / "ernie_config.json"
-    path.write_text(json.dumps({"vocab_size": 140, "hidden_size": 32, "num_hidden_layers": 1, "num_attention_heads": 2,
-                                "intermediate_size": 64, "hidden_act": "relu", "max_position_embeddings": 64,
-                                "type_vocab_size": 2, "hidden_dropout_prob": 0.0,
-                                "attention_probs_dropout_prob": 0.0, "initializer_range": 0.02}))
-    return str(path)
+    return write_micro_config(tmp_path_factory.mktemp("config"), dropout=0.0)
 
 
 def flags(model_config, output_dir, *extra):
