@@ -192,6 +192,15 @@ def test_preprocess_checks_the_model(tmp_path):
     (tmp_path / "other").mkdir()
     with pytest.raises(SystemExit, match="is not an earlier preprocess.py output"):
         preprocess.main(base[:-1] + [str(tmp_path / "other")])
+    # records converted at another length than the export's are refused before any .bin file is written
+    records = str(tmp_path / "longer.mindrecord")
+    convert_to_mindrecord(["--task_type", "msra_ner", "--vocab_path", TINY_VOCAB, "--max_seq_len", str(2 * SEQ_LEN),
+                           "--input_file", data_file, "--output_file", records])
+    with pytest.raises(SystemExit, match=rf"rows of {2 * SEQ_LEN} tokens, but .* was exported for {SEQ_LEN}; "
+                                         rf"convert the data with --max_seq_len {SEQ_LEN}"):
+        preprocess.main(["--model_path", mindir, "--eval_data_file_path", records, "--dataset_format", "mindrecord",
+                         "--result_path", str(tmp_path / "p_longer")])
+    assert not os.path.exists(tmp_path / "p_longer")
 
 
 def test_stand_in_has_the_flags_of_the_cpp_app():

@@ -460,3 +460,14 @@ def test_real_cli_conversion(shared_data, ernie_vocab, tmp_path):
           os.path.join(shared_data, "msra_ner_ernie/label_map.json"), "--output_file", out])
     written = read_mindrecord_columns(out)
     assert written["input_ids"].shape == (2318, 256) and written["label_ids"].shape == (2318, 256)
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o077])
+def test_mindrecord_files_get_the_mode_open_would_give(tmp_path, umask):
+    previous = os.umask(umask)
+    try:
+        write_mindrecord({"a": np.zeros((2, 3), np.int32)}, str(tmp_path / "x.mindrecord"))
+    finally:
+        os.umask(previous)
+    for name in ("x.mindrecord", "x.mindrecord.db"):
+        assert os.stat(tmp_path / name).st_mode & 0o777 == 0o666 & ~umask, name

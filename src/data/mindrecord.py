@@ -6,7 +6,7 @@ import tempfile
 
 import numpy as np
 
-from ..fileio import read_json
+from ..fileio import current_umask, read_json
 from .common import InputError
 
 
@@ -41,6 +41,8 @@ def write_mindrecord(columns, path, shard_num=1):
                                    for i in range(start, min(start + 1000, total))])
         writer.commit()
         for name in sorted(os.listdir(tmp_dir), key=lambda n: n.endswith(".db")):  # data files first, then indexes
+            # MindSpore writes 0600: the finished files get the mode open() would give (the umask's)
+            os.chmod(os.path.join(tmp_dir, name), 0o666 & ~current_umask())
             os.replace(os.path.join(tmp_dir, name), os.path.join(out_dir, name))
     finally:
         shutil.rmtree(tmp_dir, ignore_errors=True)
