@@ -3,7 +3,7 @@
 # Usage: sh scripts/convert_finetune_datasets.sh DATA_DIR OUTPUT_DIR TASK
 # Environment:
 #   VOCAB_FILE   vocab.txt (default ./pretrain_models/converted/vocab.txt)
-#   MAX_SEQ_LEN  default: the task's (src/tasks.py)
+#   MAX_SEQ_LEN  default: the task's (src/tasks/registry.py)
 #   SHARD_NUM    MindRecord shards per split (default 1)
 #   MAX_QUERY_LEN, DOC_STRIDE  MRC windows (default 64 and 128)
 #   DRY_RUN=1    print the commands instead of running them

@@ -1,5 +1,5 @@
 #!/bin/sh
-# Data-parallel fine-tuning with the task's defaults (src/tasks.py); rank 0 evaluates, logs and writes checkpoints.
+# Data-parallel fine-tuning with the task's defaults (src/tasks/registry.py); rank 0 evaluates, logs and writes checkpoints.
 # Usage: sh scripts/run_distribute_finetune.sh RANK_TABLE_FILE TASK   (msra_ner, chnsenticorp, xnli, dbqa, drcd, cmrc)
 #   RANK_TABLE_FILE  an HCCL rank table (Ascend): one process per device this server has in it, with RANK_ID,
 #                    DEVICE_ID and RANK_SIZE (the whole table's world size) from it. The table and Ascend are checked

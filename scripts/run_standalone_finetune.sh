@@ -1,5 +1,5 @@
 #!/bin/sh
-# Fine-tune ERNIE on one task with its default hyper-parameters (src/tasks.py), evaluating on dev each epoch.
+# Fine-tune ERNIE on one task with its default hyper-parameters (src/tasks/registry.py), evaluating on dev each epoch.
 # Usage: sh scripts/run_standalone_finetune.sh TASK   (msra_ner, chnsenticorp, xnli, dbqa, drcd, cmrc)
 # Runs under sh or bash, from any folder. Relative paths in the variables below are taken from the folder you call
 # it from; flags in EXTRA_ARGS are passed as they are (the Python script runs from the repository root).
