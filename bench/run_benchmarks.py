@@ -244,11 +244,18 @@ def write_configs(sizes, folder):
 def machine():
     """What the numbers came from: the CPU model and the ISA flags that decide which kernels are fast, the
     packages' versions."""
-    info = {"python": platform.python_version(), "cores": os.cpu_count(), "platform": platform.platform()}
+    info = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "python": platform.python_version(),
+            "cores": os.cpu_count(), "platform": platform.platform()}
     try:
         with open("/proc/cpuinfo") as f:
             lines = f.read().splitlines()
         info["cpu"] = next(line.split(":", 1)[1].strip() for line in lines if line.startswith("model name"))
+        # Virtual machines often report only "AMD EPYC": family, model and clock tell hosts apart (a run on another
+        # host with the same name changed our ratios to torch by up to 2x).
+        for key in ("cpu family", "model", "cpu MHz"):
+            value = next((line.split(":", 1)[1].strip() for line in lines if line.split(":")[0].strip() == key), None)
+            if value is not None:
+                info[key.replace(" ", "_")] = value
         flags = next((set(line.split(":", 1)[1].split()) for line in lines if line.startswith("flags")), set())
         info["isa"] = {flag: flag in flags for flag in ISA_FLAGS}
         with open("/proc/meminfo") as f:
@@ -423,7 +430,8 @@ def main(argv=None):
 
 def print_summary(info, records, ratio_rows, batch, threads):
     isa = ", ".join(f"{flag} {'yes' if present else 'no'}" for flag, present in info.get("isa", {}).items())
-    print(f"{info.get('cpu', '?')} ({isa or 'ISA flags unknown'}), {info['cores']} cores, "
+    host = f"family {info['cpu_family']} model {info['model']}, " if "cpu_family" in info else ""
+    print(f"{info.get('cpu', '?')} ({host}{isa or 'ISA flags unknown'}), {info['cores']} cores, "
           f"{info.get('ram_gib', '?')} GiB; batch {batch}, {threads} threads each; mindspore {info.get('mindspore')}, "
           f"torch {info.get('torch')}, transformers {info.get('transformers')}, onnxruntime {info.get('onnxruntime')}")
     print(markdown(records, ratio_rows))

@@ -34,16 +34,16 @@ Every step keeps its output in WORK_DIR and is skipped when it is already there,
 
 Usage::
 
-    python experiments/knowledge_masking.py --work_dir /tmp/ernie_km                 # full run, ~90 min (estimate)
+    python experiments/knowledge_masking.py --work_dir /tmp/ernie_km                 # full run, ~70 min
     python experiments/knowledge_masking.py --work_dir /tmp/ernie_km_smoke --smoke   # the whole pipeline, ~2 min
 
-Budget (estimated from a calibration run's CPU seconds on the 2-core machine, under load, so a rough figure): a
-pre-training step of 32 x 128 tokens ~0.3 s, a fine-tuning step of 16 x 128 ~0.2 s, every process ~15-20 s to start
-and compile; corpus and masked data ~5 min; so 6 x 2,000 pre-training steps (~62 min), 9 fine-tunes of 630 steps plus
-the test set (~22 min) and the rest come to about 90 min. ``results.json`` records each step's wall-clock and CPU time.
-Learning rate 3e-4 with 5% warm-up: the tiny post-LayerNorm model sits on the unigram plateau (held-out MLM accuracy =
-the most frequent character's share) for the first few hundred steps at 3e-4 and at 1e-3 alike (measured: 4.9% after
-500 steps at 1e-3, unigram 4.1%); an earlier run of this experiment measured 5% -> 10% within 1,000 steps at 3e-4.
+Budget, measured (2026-12-07, 2-core AMD EPYC, idle but for a few minutes of probes during the first pre-training;
+``results.json`` records each step's wall-clock and CPU time): 67 min in all; corpus, vocabulary and masked data about
+2 min; each of the 6 pre-trainings of 2,000 steps of 32 x 128 tokens 7.8-9.9 min (0.23-0.30 s per step); each cloze
+5-7 s; each of the 9 fine-tunes (630 steps of 16 x 128 and the 3,442 test sentences) 81-92 s. Learning rate 3e-4 with
+5% warm-up: the tiny post-LayerNorm model sits on the unigram plateau (held-out MLM accuracy = the most frequent
+character's share) for the first few hundred steps at 3e-4 and at 1e-3 alike (measured: 4.9% after 500 steps at 1e-3,
+unigram 4.1%); at 3e-4 it reaches 9% at step 500 and 12.8% at 2,000.
 """
 import argparse
 import glob
@@ -370,7 +370,8 @@ def main(argv=None):
     minutes = (time.perf_counter() - started) / 60
     results = {"rows": rows, "differences": differences, "unigram_baseline_mlm_accuracy": baseline,
                "pretrained": {f"{m}/seed{p}": v for (m, p), v in pretrained.items()},
-               "ner_f1": {f"{m}/seed{f}": v for (m, f), v in ner_f1.items()}, "minutes": minutes, "step_times": STEP_TIMES, "args": vars(args)}
+               "ner_f1": {f"{m}/seed{f}": v for (m, f), v in ner_f1.items()}, "minutes": minutes,
+               "step_times": STEP_TIMES, "args": vars(args)}
     with open(os.path.join(work_dir, "corpus", "stats.json"), encoding="utf-8") as f:
         results["corpus"] = json.load(f)
     table = results_table(args, results, baseline, minutes)

@@ -53,6 +53,10 @@ def test_harness_runs_every_row_on_tiny(tmp_path):
         assert rows["ort-fp32-infer"]["max_abs_diff_vs_mindspore"] < 1e-4
     assert results["machine"]["cores"] >= 1
     assert set(results["machine"]["isa"]) == {"avx512f", "avx512_bf16", "amx_bf16", "amx_int8"}
+    assert results["machine"]["date"].endswith(" UTC")
+    with open("/proc/cpuinfo") as f:
+        if "cpu family" in f.read():  # x86 Linux: the host's family and model are recorded
+            assert results["machine"]["cpu_family"] and results["machine"]["model"]
     if "samples_per_s" in rows["torch-infer-bf16"]:
         assert any(r["theirs"].startswith("torch-infer-best = ") for r in results["ratios"])
     assert "| tiny | 32 | ms-train |" in done.stdout  # the printed table
