@@ -120,6 +120,17 @@ class _Clip(nn.Cell):
         return self.step.clip_by_global_norm(grads)
 
 
+def test_profile_table_per_step_and_share(tmp_path):
+    """bench/profile_step.py's table from a hand-made profiler CSV: times halved for 2 steps, shares of the sum."""
+    import profile_step
+    path = tmp_path / "cpu_op_type_info_0.csv"
+    path.write_text("op_type,type_occurrences,execution_frequency(per-step),total_compute_time,avg_time(ms),percent\n"
+                    "Dropout,4,2,100.0,25.0,0.25\nCustom,6,3,300.0,50.0,0.75\n", encoding="utf-8")
+    total, rows = profile_step.operator_table(str(path), steps=2, top=5)
+    assert total == 200.0
+    assert rows == [("Custom", 150.0, 0.75, "3"), ("Dropout", 50.0, 0.25, "2")]
+
+
 def test_train_step_clipping_equals_clip_by_global_norm():
     """TrainStep clips with one scale factor instead of ops.clip_by_global_norm (1.5 GB less at ERNIE-base); the
     result must be the same within float32 rounding."""
