@@ -43,25 +43,14 @@ def main(argv=None):
     parser.add_argument("--output_dir", default=os.path.join(ROOT, "bench", "work", "profile"))
     args = parser.parse_args(argv)
 
-    from mindspore import Profiler, Tensor
+    from mindspore import Profiler
     import workers
-    from src.ernie_model import load_config
-    from src.heads import ErnieForSequenceClassification
-    from src.losses import SequenceClassificationLoss
-    from src.optimization import build_optimizer
-    from src.trainer import TrainStep
+    from run_benchmarks import write_configs
 
-    os.makedirs(args.output_dir, exist_ok=True)
-    config_path = os.path.join(args.output_dir, f"{args.size}.json")
-    load_config(args.size).to_json_file(config_path)
-    setup = argparse.Namespace(config=config_path)
-    config = workers.ms_setup(setup, args.compute_dtype, fused_layer_norm=args.compute_dtype == "bfloat16")
-    loss_net = SequenceClassificationLoss(ErnieForSequenceClassification(config, workers.NUM_LABELS))
-    optimizer, _ = build_optimizer(loss_net.trainable_params(), "AdamWeightDecay", 2e-5, total_steps=1000)
-    step = TrainStep(loss_net, optimizer, max_grad_norm=1.0)
-    step.set_train(True)
-    ids, mask, segments, labels = workers.random_batch(config, args.batch, args.seq_len)
-    batch = [Tensor(a) for a in (ids, segments, mask, labels)]
+    write_configs([args.size], args.output_dir)
+    setup = argparse.Namespace(config=os.path.join(args.output_dir, f"{args.size}.json"), batch=args.batch,
+                               seq_len=args.seq_len)
+    step, batch = workers.ms_train_step(setup, args.compute_dtype, fused_layer_norm=args.compute_dtype == "bfloat16")
     for _ in range(2):
         step(*batch)[0].asnumpy()
     profiler = Profiler(output_path=args.output_dir)

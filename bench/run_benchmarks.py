@@ -248,19 +248,21 @@ def machine():
             "cores": os.cpu_count(), "platform": platform.platform()}
     try:
         with open("/proc/cpuinfo") as f:
-            lines = f.read().splitlines()
-        info["cpu"] = next(line.split(":", 1)[1].strip() for line in lines if line.startswith("model name"))
+            fields = {}  # the first processor's fields
+            for line in f:
+                key, _, value = line.partition(":")
+                fields.setdefault(key.strip(), value.strip())
+        info["cpu"] = fields["model name"]
         # Virtual machines often report only "AMD EPYC": family, model and clock tell hosts apart (a run on another
         # host with the same name changed our ratios to torch by up to 2x).
         for key in ("cpu family", "model", "cpu MHz"):
-            value = next((line.split(":", 1)[1].strip() for line in lines if line.split(":")[0].strip() == key), None)
-            if value is not None:
-                info[key.replace(" ", "_")] = value
-        flags = next((set(line.split(":", 1)[1].split()) for line in lines if line.startswith("flags")), set())
+            if key in fields:
+                info[key.replace(" ", "_")] = fields[key]
+        flags = set(fields.get("flags", "").split())
         info["isa"] = {flag: flag in flags for flag in ISA_FLAGS}
         with open("/proc/meminfo") as f:
             info["ram_gib"] = round(int(f.readline().split()[1]) / 2 ** 20, 1)
-    except (OSError, StopIteration):
+    except (OSError, KeyError):
         pass
     info.setdefault("isa", {})
     for package in ("mindspore", "numpy", "torch", "transformers", "onnx", "onnxruntime", "tokenizers"):

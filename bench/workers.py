@@ -114,7 +114,9 @@ def torch_setup(threads):
     return torch
 
 
-def ms_train(args, _config, compute_dtype="float32", fused_layer_norm=False):
+def ms_train_step(args, compute_dtype="float32", fused_layer_norm=False):
+    """Our fine-tuning step and one random batch for it: ``(call, batch)`` where ``call(*batch)`` trains one step
+    and returns ``(loss, ...)``."""
     config = ms_setup(args, compute_dtype, fused_layer_norm)
     from mindspore import Tensor
     from src.heads import ErnieForSequenceClassification
@@ -128,6 +130,11 @@ def ms_train(args, _config, compute_dtype="float32", fused_layer_norm=False):
     step.set_train(True)
     ids, mask, segments, labels = random_batch(config, args.batch, args.seq_len)
     batch = [Tensor(a) for a in (ids, segments, mask, labels)]  # the loss cell takes the model's input order
+    return step, batch
+
+
+def ms_train(args, _config, compute_dtype="float32", fused_layer_norm=False):
+    step, batch = ms_train_step(args, compute_dtype, fused_layer_norm)
     return time_calls(lambda: step(*batch)[0].asnumpy(), args.warmup, args.steps)
 
 
