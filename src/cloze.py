@@ -50,17 +50,22 @@ def run_entity_cloze(model, items, batch_size=32, max_seq_len=None):
     return score_entity_cloze(predict_entity_cloze(model, items, batch_size, max_seq_len), items)
 
 
+def read_entity_cloze_items(eval_source, tokenizer, data_format="tagged", max_seq_len=128):
+    """The cloze items of held-out files (``read_cloze_sentences``), with their counts logged."""
+    stats = Counter()
+    items = entity_cloze_items(read_cloze_sentences(eval_source, data_format), tokenizer, max_seq_len, stats=stats)
+    logger.info("entity cloze data %s: %s", eval_source, " ".join(f"{k}={v}" for k, v in sorted(stats.items())))
+    if not items:
+        raise InputError(f"{eval_source}:1: no entity with known tokens to score")
+    return items
+
+
 def evaluate_entity_cloze(model, eval_source, tokenizer, data_format="tagged", max_seq_len=128, batch_size=32,
                           items=None):
-    """Reads held-out files (``read_cloze_sentences``), builds the items and scores ``model``; pass ``items`` from an
-    earlier call to skip reading again. Returns ``(scores, items)``."""
+    """Reads held-out files, builds the items and scores ``model``; pass ``items`` from an earlier call to skip
+    reading again. Returns ``(scores, items)``."""
     if items is None:
-        stats = Counter()
-        items = entity_cloze_items(read_cloze_sentences(eval_source, data_format), tokenizer, max_seq_len,
-                                   stats=stats)
-        logger.info("entity cloze data %s: %s", eval_source, " ".join(f"{k}={v}" for k, v in sorted(stats.items())))
-        if not items:
-            raise InputError(f"{eval_source}:1: no entity with known tokens to score")
+        items = read_entity_cloze_items(eval_source, tokenizer, data_format, max_seq_len)
     return run_entity_cloze(model, items, batch_size, max_seq_len), items
 
 
@@ -84,10 +89,17 @@ def score_checkpoint(argv=None):
                                                       device_target)
     model = ErnieForPretraining(config)
     log_report(load_weights(model, args.checkpoint), args.checkpoint, model)
-    scores, _ = evaluate_entity_cloze(model, args.input, tokenizer, args.data_format, args.max_seq_len,
-                                      args.batch_size)
+    items = read_entity_cloze_items(args.input, tokenizer, args.data_format, args.max_seq_len)
+    predicted = predict_entity_cloze(model, items, args.batch_size, args.max_seq_len)
+    scores = score_entity_cloze(predicted, items)
     print("cloze " + " ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in scores.items()),
           flush=True)
+    # What the model puts at masked entity characters says what it has learned: a frequent-character plateau shows
+    # as punctuation and function characters here.
+    counts = Counter(token for ids in predicted for token in tokenizer.convert_ids_to_tokens(ids))
+    scores["top_predictions"] = counts.most_common(10)
+    print("most frequent predictions at masked entity characters: "
+          + " ".join(f"{token} {count}" for token, count in scores["top_predictions"]), flush=True)
     if args.json:
         write_json(scores, args.json)
     return scores

@@ -30,6 +30,8 @@ def test_smoke_run_writes_the_table(tmp_path, shared_data):
             for key in ("mlm_accuracy", "cloze_char_accuracy", "cloze_entity_exact"):
                 assert 0.0 <= row[key]["mean"] <= 1.0
     assert 0.0 < results["unigram_baseline_mlm_accuracy"] < 1.0
+    cloze = results["pretrained"]["char/seed1"]  # python -m src.cloze's JSON: what the model predicts at entities
+    assert 0 < sum(count for _, count in cloze["top_predictions"]) <= cloze["cloze_chars"]
     assert all(math.isfinite(d["mean"]) for d in results["differences"].values())
     assert {"pretrain_char_seed1", "pretrain_ernie_seed1", "cloze_ernie_seed1",
             "finetune_msra_ner_scratch_seed1"} <= set(results["step_times"])
