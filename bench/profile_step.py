@@ -50,7 +50,7 @@ def main(argv=None):
     write_configs([args.size], args.output_dir)
     setup = argparse.Namespace(config=os.path.join(args.output_dir, f"{args.size}.json"), batch=args.batch,
                                seq_len=args.seq_len)
-    step, batch = workers.ms_train_step(setup, args.compute_dtype, fused_layer_norm=args.compute_dtype == "bfloat16")
+    step, batch = workers.ms_train_step(setup, args.compute_dtype, fused_kernels=args.compute_dtype == "bfloat16")
     for _ in range(2):
         step(*batch)[0].asnumpy()
     profiler = Profiler(output_path=args.output_dir)

@@ -10,10 +10,10 @@ reason in the table.
 
 Each of training and inference runs in float32 and in bfloat16 (ours: ``compute_dtype="bfloat16"``, the bf16 GEMM custom
 operators of src/kernels, skipped with the reason on a CPU without AVX512_BF16; torch: ``torch.autocast``); ours also in
-float32 with the fused LayerNorm kernel (``ms-*-fusedln``; the bf16 rows use it too). Every
-MindSpore row is also compared with torch's best mode on this CPU (``torch-*-best``: the faster of its fp32 and bf16
-rows). The CPU model and its ISA flags that decide these speeds (avx512f, avx512_bf16, amx_bf16, amx_int8) are in the
-JSON and the table header. ``train`` and ``infer`` need no data files (the export row writes a vocabulary of the
+float32 with the fused CPU kernels (``ms-*-fused``: LayerNorm and dropout, and AdamWeightDecay with the clipping in
+training; the bf16 rows use them too). Every MindSpore row is also compared with torch's best mode on this CPU
+(``torch-*-best``: the faster of its fp32 and bf16 rows). The CPU model and its ISA flags that decide these speeds
+(avx512f, avx512_bf16, amx_bf16, amx_int8) are in the JSON and the table header. ``train`` and ``infer`` need no data files (the export row writes a vocabulary of the
 model's size when ``--vocab_file`` is missing); ``tokenize`` and ``e2e`` need ``--vocab_file`` and ``--text_file``.
 
 While each row runs, the CPU use of every other process on the machine is sampled: a row during which a foreign
@@ -38,8 +38,8 @@ sys.path.insert(0, ROOT)
 from src.fileio import read_json, write_json  # noqa: E402
 
 GROUPS = {
-    "train": ("ms-train", "ms-train-fusedln", "ms-train-bf16", "torch-train", "torch-train-bf16"),
-    "infer": ("ms-infer", "ms-infer-fusedln", "ms-infer-bf16", "export", "ort-fp32-infer", "ort-int8-infer",
+    "train": ("ms-train", "ms-train-fused", "ms-train-bf16", "torch-train", "torch-train-bf16"),
+    "infer": ("ms-infer", "ms-infer-fused", "ms-infer-bf16", "export", "ort-fp32-infer", "ort-int8-infer",
               "torch-infer", "torch-infer-bf16"),
     "tokenize": ("tokenize",),
     "e2e": ("e2e",),
@@ -59,22 +59,22 @@ TORCH_BEST = {"torch-train-best": ("torch-train", "torch-train-bf16"),
 COMPARISONS = (
     ("train", "ms-train", "torch-train", "samples_per_s"),
     ("train", "ms-train", "torch-train-best", "samples_per_s"),
-    ("train", "ms-train-fusedln", "ms-train", "samples_per_s"),
-    ("train", "ms-train-fusedln", "torch-train-best", "samples_per_s"),
+    ("train", "ms-train-fused", "ms-train", "samples_per_s"),
+    ("train", "ms-train-fused", "torch-train-best", "samples_per_s"),
     ("train", "ms-train-bf16", "torch-train-bf16", "samples_per_s"),
     ("train", "ms-train-bf16", "torch-train-best", "samples_per_s"),
-    ("train", "ms-train-bf16", "ms-train-fusedln", "samples_per_s"),
+    ("train", "ms-train-bf16", "ms-train-fused", "samples_per_s"),
     ("train", "ms-train", "torch-train", "peak_rss_mb"),
     ("train", "ms-train-bf16", "torch-train-best", "peak_rss_mb"),
     ("infer", "ms-infer", "torch-infer", "samples_per_s"),
     ("infer", "ms-infer", "torch-infer-best", "samples_per_s"),
-    ("infer", "ms-infer-fusedln", "ms-infer", "samples_per_s"),
-    ("infer", "ms-infer-fusedln", "torch-infer-best", "samples_per_s"),
+    ("infer", "ms-infer-fused", "ms-infer", "samples_per_s"),
+    ("infer", "ms-infer-fused", "torch-infer-best", "samples_per_s"),
     ("infer", "ms-infer-bf16", "torch-infer-bf16", "samples_per_s"),
     ("infer", "ms-infer-bf16", "torch-infer-best", "samples_per_s"),
-    ("infer", "ms-infer-bf16", "ms-infer-fusedln", "samples_per_s"),
+    ("infer", "ms-infer-bf16", "ms-infer-fused", "samples_per_s"),
     ("infer", "ms-infer", "ort-fp32-infer", "samples_per_s"),
-    ("infer", "ms-infer-fusedln", "ort-fp32-infer", "samples_per_s"),
+    ("infer", "ms-infer-fused", "ort-fp32-infer", "samples_per_s"),
     ("infer", "ms-infer-bf16", "ort-fp32-infer", "samples_per_s"),
     ("infer", "ort-fp32-infer", "torch-infer-best", "samples_per_s"),
     ("infer", "ort-int8-infer", "torch-infer-best", "samples_per_s"),
@@ -85,11 +85,11 @@ COMPARISONS = (
     # CPU seconds per call (above 1: ours needs more): the steadier comparison on a shared machine
     ("train", "ms-train", "torch-train", "cpu_s_per_call"),
     ("train", "ms-train-bf16", "torch-train-bf16", "cpu_s_per_call"),
-    ("train", "ms-train-fusedln", "ms-train", "cpu_s_per_call"),
+    ("train", "ms-train-fused", "ms-train", "cpu_s_per_call"),
     ("train", "ms-train-bf16", "ms-train", "cpu_s_per_call"),
     ("infer", "ms-infer", "torch-infer", "cpu_s_per_call"),
     ("infer", "ms-infer-bf16", "torch-infer-bf16", "cpu_s_per_call"),
-    ("infer", "ms-infer-fusedln", "ms-infer", "cpu_s_per_call"),
+    ("infer", "ms-infer-fused", "ms-infer", "cpu_s_per_call"),
     ("infer", "ms-infer-bf16", "ms-infer", "cpu_s_per_call"),
 )
 

@@ -2,15 +2,16 @@
 
     python bench/workers.py ROW --size tiny --seq_len 128 --batch 8 --threads 2 [--steps 5 --warmup 2] ...
 
-Rows: ms-train, torch-train (a fine-tuning step: forward, backward, global-norm clipping at 1.0, AdamW/
-AdamWeightDecay), ms-infer, ort-fp32-infer and ort-int8-infer (our ONNX export in onnxruntime), torch-infer, export
+Rows: ms-train, torch-train (a fine-tuning step: forward, backward, global-norm clipping at 1.0, AdamWeightDecay /
+torch's fused AdamW), ms-infer, ort-fp32-infer and ort-int8-infer (our ONNX export in onnxruntime), torch-infer, export
 (writes the ONNX files the ort rows read), tokenize (ours vs the tokenizers library), e2e (run_ernie_classifier's
-training loop on real text, data pipeline included). ``ms-*-fusedln`` is ours in float32 with the fused LayerNorm
-custom operator (``src.layers.use_fused_layer_norm``); the ``-bf16`` rows are the same measurements in bfloat16: ours
-with the config's ``compute_dtype="bfloat16"`` (the bf16 GEMM custom operators of src/kernels on CPU, float32
-parameters) and the fused LayerNorm, torch's with ``torch.autocast("cpu", dtype=torch.bfloat16)`` around the same
-transformers model and step. A separate process per row keeps peak RSS clean and the frameworks apart; torch,
-transformers and tokenizers are only needed for their own rows.
+training loop on real text, data pipeline included). ``ms-*-fused`` is ours in float32 with the fused CPU custom
+operators (``--fused_cpu_kernels``: ``src.layers.use_fused_cpu_kernels`` and, in training, ``FusedAdamWeightDecay``);
+the ``-bf16`` rows are the same measurements in bfloat16: ours with the config's ``compute_dtype="bfloat16"`` (the
+bf16 GEMM custom operators of src/kernels on CPU, float32 parameters) and the fused operators, torch's with
+``torch.autocast("cpu", dtype=torch.bfloat16)`` around the same transformers model and step. A separate process per
+row keeps peak RSS clean and the frameworks apart; torch, transformers and tokenizers are only needed for their own
+rows.
 
 Timing: ``warmup`` calls (the first one, reported as ``first_call_s``, includes graph compilation), then the median
 of ``steps`` calls; every call ends with the outputs on the host (``asnumpy`` / ``.item()``). ``cpu_util`` is the
@@ -84,15 +85,15 @@ def random_batch(config, batch, seq_len, seed=0):
     return ids, mask, segments, labels
 
 
-def ms_setup(args, compute_dtype="float32", fused_layer_norm=False):
+def ms_setup(args, compute_dtype="float32", fused_kernels=False):
     """Graph mode on CPU (as ``trainer.init_runtime``); returns the model config as an ErnieConfig."""
     import mindspore as ms
     from src.ernie_model import load_config
-    from src.layers import use_fused_layer_norm
+    from src.layers import use_fused_cpu_kernels
     ms.set_device("CPU")
     ms.set_context(mode=ms.GRAPH_MODE)
     ms.set_seed(0)
-    use_fused_layer_norm(fused_layer_norm)
+    use_fused_cpu_kernels(fused_kernels)
     return load_config(args.config, compute_dtype=compute_dtype)
 
 
@@ -114,10 +115,10 @@ def torch_setup(threads):
     return torch
 
 
-def ms_train_step(args, compute_dtype="float32", fused_layer_norm=False):
+def ms_train_step(args, compute_dtype="float32", fused_kernels=False):
     """Our fine-tuning step and one random batch for it: ``(call, batch)`` where ``call(*batch)`` trains one step
-    and returns ``(loss, ...)``."""
-    config = ms_setup(args, compute_dtype, fused_layer_norm)
+    and returns ``(loss, ...)``; ``fused_kernels``: the fused LayerNorm, dropout and AdamWeightDecay CPU operators."""
+    config = ms_setup(args, compute_dtype, fused_kernels)
     from mindspore import Tensor
     from src.heads import ErnieForSequenceClassification
     from src.losses import SequenceClassificationLoss
@@ -125,7 +126,8 @@ def ms_train_step(args, compute_dtype="float32", fused_layer_norm=False):
     from src.trainer import TrainStep
 
     loss_net = SequenceClassificationLoss(ErnieForSequenceClassification(config, NUM_LABELS))
-    optimizer, _ = build_optimizer(loss_net.trainable_params(), "AdamWeightDecay", 2e-5, total_steps=1000)
+    optimizer, _ = build_optimizer(loss_net.trainable_params(), "AdamWeightDecay", 2e-5, total_steps=1000,
+                                   fused=fused_kernels)
     step = TrainStep(loss_net, optimizer, max_grad_norm=1.0)
     step.set_train(True)
     ids, mask, segments, labels = random_batch(config, args.batch, args.seq_len)
@@ -133,8 +135,8 @@ def ms_train_step(args, compute_dtype="float32", fused_layer_norm=False):
     return step, batch
 
 
-def ms_train(args, _config, compute_dtype="float32", fused_layer_norm=False):
-    step, batch = ms_train_step(args, compute_dtype, fused_layer_norm)
+def ms_train(args, _config, compute_dtype="float32", fused_kernels=False):
+    step, batch = ms_train_step(args, compute_dtype, fused_kernels)
     return time_calls(lambda: step(*batch)[0].asnumpy(), args.warmup, args.steps)
 
 
@@ -145,8 +147,9 @@ def torch_train(args, config, bf16=False):
     model = transformers.ErnieForSequenceClassification(hf_config(config)).train()
     no_decay = [p for n, p in model.named_parameters() if "LayerNorm" in n or n.endswith("bias")]
     decay = [p for n, p in model.named_parameters() if not ("LayerNorm" in n or n.endswith("bias"))]
+    # fused: transformers' Trainer default with torch >= 2.8 ("adamw_torch_fused"), 6x faster than the foreach loop here
     optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": 0.01}, {"params": no_decay, "weight_decay": 0.0}],
-                                  lr=2e-5, eps=1e-6)
+                                  lr=2e-5, eps=1e-6, fused=True)
     ids, mask, segments, labels = (torch.from_numpy(a).long() for a in random_batch(config, args.batch, args.seq_len))
 
     def step():
@@ -161,8 +164,8 @@ def torch_train(args, config, bf16=False):
     return time_calls(step, args.warmup, args.steps)
 
 
-def ms_infer(args, _config, compute_dtype="float32", fused_layer_norm=False):
-    config = ms_setup(args, compute_dtype, fused_layer_norm)
+def ms_infer(args, _config, compute_dtype="float32", fused_kernels=False):
+    config = ms_setup(args, compute_dtype, fused_kernels)
     from mindspore import Tensor
     from src.heads import ErnieForSequenceClassification
 
@@ -352,10 +355,10 @@ def e2e(args, _config):
 
 
 ROWS = {"ms-train": ms_train, "torch-train": torch_train, "ms-infer": ms_infer, "torch-infer": torch_infer,
-        "ms-train-fusedln": lambda args, config: ms_train(args, config, fused_layer_norm=True),
-        "ms-infer-fusedln": lambda args, config: ms_infer(args, config, fused_layer_norm=True),
-        "ms-train-bf16": lambda args, config: ms_train(args, config, "bfloat16", fused_layer_norm=True),
-        "ms-infer-bf16": lambda args, config: ms_infer(args, config, "bfloat16", fused_layer_norm=True),
+        "ms-train-fused": lambda args, config: ms_train(args, config, fused_kernels=True),
+        "ms-infer-fused": lambda args, config: ms_infer(args, config, fused_kernels=True),
+        "ms-train-bf16": lambda args, config: ms_train(args, config, "bfloat16", fused_kernels=True),
+        "ms-infer-bf16": lambda args, config: ms_infer(args, config, "bfloat16", fused_kernels=True),
         "torch-train-bf16": lambda args, config: torch_train(args, config, bf16=True),
         "torch-infer-bf16": lambda args, config: torch_infer(args, config, bf16=True),
         "export": export,

@@ -3,8 +3,8 @@
 //
 // Why: MindSpore 2.10's CPU MatMul has no bf16 kernel (and its fp16 is slower than fp32), while the bundled oneDNN's
 // dnnl_gemm_bf16bf16f32 runs at about twice dnnl_sgemm's speed on a CPU with AVX512_BF16 (AMX where present).
-// That library is built with oneDNN's "threadpool" runtime: its plain GEMM entry points run on the calling thread
-// only, so each GEMM here is split by output rows over a few std::threads (one per core this process may use).
+// That library's plain GEMM entry points run on the calling thread only, so each GEMM here is split by output rows
+// over a few std::threads (csrc/parallel.h).
 //
 // Every function has MindSpore's AOT signature (see mindspore.ops.Custom, func_type="aot"):
 //   int f(int nparam, void **params, int *ndims, int64_t **shapes, const char **dtypes, void *stream, void *extra)
@@ -14,8 +14,6 @@
 //   ErnieBf16MatMulTA (a [K,M], b [K,N])        -> [M,N] = bf16(a)^T @ bf16(b)
 // Inputs are rounded to bf16 to nearest-even; products are accumulated in fp32 by oneDNN.
 // Return value: 0 on success, 1 for bad shapes or types, 2 + the oneDNN status when oneDNN fails.
-#include <sched.h>
-
 #include <algorithm>
 #include <cstdint>
 #include <cstdlib>
@@ -25,38 +23,20 @@
 #include <thread>
 #include <vector>
 
+#include "parallel.h"
+
 extern "C" {
 // From oneDNN's public C API (dnnl.h); dnnl_dim_t is int64_t and dnnl_status_t an int-sized enum (0 = success).
 int dnnl_gemm_bf16bf16f32(char transa, char transb, int64_t M, int64_t N, int64_t K, float alpha, const uint16_t *A,
                           int64_t lda, const uint16_t *B, int64_t ldb, float beta, float *C, int64_t ldc);
 }
 
+using ernie::AllFloat32;
+using ernie::Parallel;
+using ernie::Range;
+using ernie::WorkerCount;
+
 namespace {
-
-int WorkerCount() {
-  static const int count = [] {
-    const char *forced = std::getenv("ERNIE_KERNEL_THREADS");
-    if (forced != nullptr && std::atoi(forced) > 0) return std::atoi(forced);
-    cpu_set_t set;
-    if (sched_getaffinity(0, sizeof(set), &set) == 0) return std::max(1, CPU_COUNT(&set));
-    return static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  }();
-  return count;
-}
-
-// Runs fn(part, parts) for part in [0, parts), parts - 1 of them on new threads and one on the caller.
-void Parallel(int parts, const std::function<void(int, int)> &fn) {
-  std::vector<std::thread> threads;
-  threads.reserve(parts - 1);
-  for (int part = 1; part < parts; ++part) threads.emplace_back(fn, part, parts);
-  fn(0, parts);
-  for (auto &thread : threads) thread.join();
-}
-
-void Range(int64_t total, int part, int parts, int64_t *begin, int64_t *end) {
-  *begin = total * part / parts;
-  *end = total * (part + 1) / parts;
-}
 
 inline uint16_t ToBf16(float value) {
   uint32_t bits;
@@ -64,6 +44,10 @@ inline uint16_t ToBf16(float value) {
   if ((bits & 0x7f800000u) == 0x7f800000u && (bits & 0x007fffffu) != 0) return (bits >> 16) | 0x0040u;  // quiet NaN
   bits += 0x7fffu + ((bits >> 16) & 1u);  // round to nearest, ties to even
   return static_cast<uint16_t>(bits >> 16);
+}
+
+ERNIE_VECTOR_CLONES void ToBf16Range(const float *source, uint16_t *target, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) target[i] = ToBf16(source[i]);
 }
 
 // Converts n floats to bf16 with all workers.
@@ -75,7 +59,7 @@ std::unique_ptr<uint16_t[]> ToBf16All(const float *source, int64_t n, int worker
   Parallel(parts, [&](int part, int count) {
     int64_t begin, end;
     Range(n, part, count, &begin, &end);
-    for (int64_t i = begin; i < end; ++i) target[i] = ToBf16(source[i]);
+    ToBf16Range(source + begin, target + begin, end - begin);
   });
   return out;
 }
@@ -100,12 +84,6 @@ int Gemm(char transa, char transb, int64_t M, int64_t N, int64_t K, const uint16
   for (int s : status)
     if (s != 0) return 2 + s;
   return 0;
-}
-
-bool AllFloat32(int nparam, const char **dtypes) {
-  for (int i = 0; i < nparam; ++i)
-    if (std::strcmp(dtypes[i], "float32") != 0 && std::strcmp(dtypes[i], "float") != 0) return false;
-  return true;
 }
 
 }  // namespace

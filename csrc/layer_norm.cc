@@ -4,51 +4,66 @@
 // [1024, 768] activations on a 2-core AMD EPYC (bench/layernorm_probe.py: 3.1 ms / 14 ms vs 0.12 ms / 0.67 ms, minimum
 // of 60 calls), and an ERNIE-base training step runs 25 of each.
 //
-// AOT signature as in bf16_gemm.cc; rows are split over a few std::threads (one per core this process may use).
+// AOT signature as in bf16_gemm.cc; rows are split over a few std::threads (csrc/parallel.h), at least 8 each.
 //   ErnieLayerNorm     (x [R,H], gamma [H], beta [H], eps [1])                  -> y [R,H], mean [R], rstd [R]
 //   ErnieLayerNormGrad (dy [R,H], x [R,H], gamma [H], mean [R], rstd [R])      -> dx [R,H], dgamma [H], dbeta [H]
 // y = (x - mean) * rstd * gamma + beta with rstd = 1 / sqrt(var + eps) (biased variance, two passes over the row);
 // dx = rstd * (g - mean(g) - xhat * mean(g * xhat)) with g = dy * gamma; dgamma = sum_rows(dy * xhat),
 // dbeta = sum_rows(dy) (each thread sums its rows, then the partial sums are added in thread order).
-#include <sched.h>
-
-#include <algorithm>
 #include <cmath>
-#include <cstdint>
-#include <cstdlib>
-#include <cstring>
-#include <functional>
-#include <thread>
-#include <vector>
+
+#include "parallel.h"
+
+using ernie::AllFloat32;
+using ernie::ParallelRange;
+using ernie::WorkerCount;
 
 namespace {
 
-int LayerNormWorkers() {
-  static const int count = [] {
-    const char *forced = std::getenv("ERNIE_KERNEL_THREADS");
-    if (forced != nullptr && std::atoi(forced) > 0) return std::atoi(forced);
-    cpu_set_t set;
-    if (sched_getaffinity(0, sizeof(set), &set) == 0) return std::max(1, CPU_COUNT(&set));
-    return static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  }();
-  return count;
+ERNIE_VECTOR_CLONES void LayerNormRows(const float *x, const float *gamma, const float *beta, float eps, int64_t H,
+                                       int64_t begin, int64_t end, float *y, float *mean_out, float *rstd_out) {
+  for (int64_t r = begin; r < end; ++r) {
+    const float *row = x + r * H;
+    float sum = 0.0f;
+#pragma omp simd reduction(+ : sum)
+    for (int64_t h = 0; h < H; ++h) sum += row[h];
+    const float mean = sum / H;
+    float squares = 0.0f;
+#pragma omp simd reduction(+ : squares)
+    for (int64_t h = 0; h < H; ++h) squares += (row[h] - mean) * (row[h] - mean);
+    const float rstd = 1.0f / std::sqrt(squares / H + eps);
+    float *out = y + r * H;
+#pragma omp simd
+    for (int64_t h = 0; h < H; ++h) out[h] = (row[h] - mean) * rstd * gamma[h] + beta[h];
+    mean_out[r] = mean;
+    rstd_out[r] = rstd;
+  }
 }
 
-// Runs fn(part, begin, end) over [0, rows) in parts of at least 8 rows, one part on the calling thread.
-int ForRows(int64_t rows, const std::function<void(int, int64_t, int64_t)> &fn) {
-  const int parts = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(LayerNormWorkers(), rows / 8)));
-  std::vector<std::thread> threads;
-  for (int part = 1; part < parts; ++part)
-    threads.emplace_back(fn, part, rows * part / parts, rows * (part + 1) / parts);
-  fn(0, 0, rows / parts);
-  for (auto &thread : threads) thread.join();
-  return parts;
-}
-
-bool AllFloat32(int nparam, const char **dtypes) {
-  for (int i = 0; i < nparam; ++i)
-    if (std::strcmp(dtypes[i], "float32") != 0 && std::strcmp(dtypes[i], "float") != 0) return false;
-  return true;
+// dx of rows [begin, end); their dgamma and dbeta are added to part_dgamma and part_dbeta.
+ERNIE_VECTOR_CLONES void LayerNormGradRows(const float *dy, const float *x, const float *gamma, const float *mean,
+                                           const float *rstd, int64_t H, int64_t begin, int64_t end, float *dx,
+                                           float *part_dgamma, float *part_dbeta) {
+  for (int64_t r = begin; r < end; ++r) {
+    const float *row = x + r * H, *grad = dy + r * H;
+    const float m = mean[r], s = rstd[r];
+    float sum_g = 0.0f, sum_g_xhat = 0.0f;
+#pragma omp simd reduction(+ : sum_g, sum_g_xhat)
+    for (int64_t h = 0; h < H; ++h) {
+      const float xhat = (row[h] - m) * s, g = grad[h] * gamma[h];
+      sum_g += g;
+      sum_g_xhat += g * xhat;
+      part_dgamma[h] += grad[h] * xhat;
+      part_dbeta[h] += grad[h];
+    }
+    const float mean_g = sum_g / H, mean_g_xhat = sum_g_xhat / H;
+    float *out = dx + r * H;
+#pragma omp simd
+    for (int64_t h = 0; h < H; ++h) {
+      const float xhat = (row[h] - m) * s;
+      out[h] = s * (grad[h] * gamma[h] - mean_g - xhat * mean_g_xhat);
+    }
+  }
 }
 
 }  // namespace
@@ -65,23 +80,8 @@ extern "C" int ErnieLayerNorm(int nparam, void **params, int *ndims, int64_t **s
   float *y = static_cast<float *>(params[4]);
   float *mean_out = static_cast<float *>(params[5]);
   float *rstd_out = static_cast<float *>(params[6]);
-  ForRows(R, [&](int, int64_t begin, int64_t end) {
-    for (int64_t r = begin; r < end; ++r) {
-      const float *row = x + r * H;
-      float sum = 0.0f;
-#pragma omp simd reduction(+ : sum)
-      for (int64_t h = 0; h < H; ++h) sum += row[h];
-      const float mean = sum / H;
-      float squares = 0.0f;
-#pragma omp simd reduction(+ : squares)
-      for (int64_t h = 0; h < H; ++h) squares += (row[h] - mean) * (row[h] - mean);
-      const float rstd = 1.0f / std::sqrt(squares / H + eps);
-      float *out = y + r * H;
-#pragma omp simd
-      for (int64_t h = 0; h < H; ++h) out[h] = (row[h] - mean) * rstd * gamma[h] + beta[h];
-      mean_out[r] = mean;
-      rstd_out[r] = rstd;
-    }
+  ParallelRange(R, 8, [&](int, int64_t begin, int64_t end) {
+    LayerNormRows(x, gamma, beta, eps, H, begin, end, y, mean_out, rstd_out);
   });
   return 0;
 }
@@ -100,31 +100,10 @@ extern "C" int ErnieLayerNormGrad(int nparam, void **params, int *ndims, int64_t
   float *dx = static_cast<float *>(params[5]);
   float *dgamma = static_cast<float *>(params[6]);
   float *dbeta = static_cast<float *>(params[7]);
-  const int max_parts = LayerNormWorkers();
-  std::vector<float> partial(static_cast<size_t>(max_parts) * 2 * H, 0.0f);  // per part: dgamma then dbeta
-  const int parts = ForRows(R, [&](int part, int64_t begin, int64_t end) {
+  std::vector<float> partial(static_cast<size_t>(WorkerCount()) * 2 * H, 0.0f);  // per part: dgamma then dbeta
+  const int parts = ParallelRange(R, 8, [&](int part, int64_t begin, int64_t end) {
     float *part_dgamma = partial.data() + static_cast<size_t>(part) * 2 * H;
-    float *part_dbeta = part_dgamma + H;
-    for (int64_t r = begin; r < end; ++r) {
-      const float *row = x + r * H, *grad = dy + r * H;
-      const float m = mean[r], s = rstd[r];
-      float sum_g = 0.0f, sum_g_xhat = 0.0f;
-#pragma omp simd reduction(+ : sum_g, sum_g_xhat)
-      for (int64_t h = 0; h < H; ++h) {
-        const float xhat = (row[h] - m) * s, g = grad[h] * gamma[h];
-        sum_g += g;
-        sum_g_xhat += g * xhat;
-        part_dgamma[h] += grad[h] * xhat;
-        part_dbeta[h] += grad[h];
-      }
-      const float mean_g = sum_g / H, mean_g_xhat = sum_g_xhat / H;
-      float *out = dx + r * H;
-#pragma omp simd
-      for (int64_t h = 0; h < H; ++h) {
-        const float xhat = (row[h] - m) * s;
-        out[h] = s * (grad[h] * gamma[h] - mean_g - xhat * mean_g_xhat);
-      }
-    }
+    LayerNormGradRows(dy, x, gamma, mean, rstd, H, begin, end, dx, part_dgamma, part_dgamma + H);
   });
   for (int64_t h = 0; h < H; ++h) {
     float g = 0.0f, b = 0.0f;

@@ -8,11 +8,14 @@ about bad input into one line ``error: ...`` and a non-zero exit; ``--debug true
 """
 import argparse
 import dataclasses
+import logging
 import os
 import sys
 
 from .ernie_model import check_compute_dtype, load_config
 from .fileio import copy_atomic
+from .kernels.build import KernelUnavailable, kernel_library
+from .layers import use_fused_cpu_kernels
 from .tokenizer import ErnieTokenizer, check_vocab_fits
 from .train_config import TrainConfig, load_train_config
 
@@ -61,6 +64,9 @@ FLAGS = {
                                   "beside the weights, else base)", default=""),
     "compute_dtype": _flag(["--compute_dtype"], "dtype of the matrix multiplications (default: the config's)",
                            default=None, choices=["float32", "float16", "bfloat16"]),
+    "fused_cpu_kernels": _bool(["--fused_cpu_kernels"], "CPU: the fused LayerNorm, dropout and AdamWeightDecay "
+                                                        "custom operators of src/kernels (default: true with "
+                                                        "--compute_dtype bfloat16 on CPU, else false)", default=None),
     "vocab_file": _flag(["--vocab_file", "--vocab_file_path", "--vocab_path"],
                         "vocab.txt (default: the one beside the weights)", default=""),
     "load_pretrain_checkpoint_path": _flag(["--load_pretrain_checkpoint_path", "--load_checkpoint_path"],
@@ -250,6 +256,24 @@ def model_config_and_tokenizer(config, vocab_file, weights_path, compute_dtype, 
     tokenizer = ErnieTokenizer(vocab_file)
     check_vocab_fits(tokenizer, model_config.vocab_size, config_source)
     return model_config, config_source, tokenizer
+
+
+def fused_cpu_kernels(requested, device_target, compute_dtype):
+    """``--fused_cpu_kernels`` (None: on for bfloat16 on CPU, whose bf16 GEMMs need the same library): switches the
+    fused LayerNorm and dropout on or off for the models built afterwards and returns whether the training uses the
+    fused AdamWeightDecay. Raises ValueError (with the reason) off CPU or where the kernels cannot be built."""
+    enabled = (compute_dtype == "bfloat16" and device_target == "CPU") if requested is None else requested
+    if enabled:
+        if device_target != "CPU":
+            raise ValueError(f"--fused_cpu_kernels: the fused operators are CPU kernels; {device_target} runs its "
+                             f"own fused LayerNorm, dropout and optimizer, drop the flag")
+        try:
+            kernel_library()
+        except KernelUnavailable as err:
+            raise ValueError(f"--fused_cpu_kernels: {err}") from None
+        logging.getLogger(__name__).info("fused CPU kernels: LayerNorm, dropout and AdamWeightDecay (src/kernels)")
+    use_fused_cpu_kernels(enabled)
+    return enabled
 
 
 def save_model_files(output_dir, config, tokenizer):

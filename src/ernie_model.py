@@ -20,7 +20,7 @@ import mindspore as ms
 from mindspore import Tensor, nn, ops
 
 from .fileio import read_json, write_text
-from .layers import Dense, Embedding, LayerNorm, activation, swap_axes_1_2
+from .layers import Dense, Embedding, LayerNorm, activation, dropout, swap_axes_1_2
 
 _DTYPES = {"float32": ms.float32, "float16": ms.float16, "bfloat16": ms.bfloat16}
 _ACTIVATIONS = ("relu", "gelu", "gelu_new", "tanh")
@@ -196,7 +196,7 @@ class ErnieEmbeddings(nn.Cell):
             self.position_embeddings = Embedding(config.max_position_embeddings, config.hidden_size, sigma)
         self.token_type_embeddings = Embedding(config.type_vocab_size, config.hidden_size, sigma)
         self.LayerNorm = LayerNorm(config.hidden_size, config.layer_norm_eps)
-        self.dropout = nn.Dropout(p=config.hidden_dropout_prob)
+        self.dropout = dropout(config.hidden_dropout_prob)
 
     def construct(self, input_ids, token_type_ids):
         embeddings = self.word_embeddings(input_ids)
@@ -250,7 +250,7 @@ class ErnieSelfAttention(nn.Cell):
         self.query = Dense(config.hidden_size, config.hidden_size, sigma, dtype)
         self.key = Dense(config.hidden_size, config.hidden_size, sigma, dtype)
         self.value = Dense(config.hidden_size, config.hidden_size, sigma, dtype)
-        self.dropout = nn.Dropout(p=config.attention_probs_dropout_prob)
+        self.dropout = dropout(config.attention_probs_dropout_prob)
         self.scores = ops.BatchMatMul(transpose_b=True)
         self.context = ops.BatchMatMul()
         self.relative_scores = ops.BatchMatMul(transpose_b=True)
@@ -298,7 +298,7 @@ class ErnieSelfOutput(nn.Cell):
         super().__init__()
         self.dense = Dense(config.hidden_size, config.hidden_size, config.initializer_range, dtype)
         self.LayerNorm = LayerNorm(config.hidden_size, config.layer_norm_eps)
-        self.dropout = nn.Dropout(p=config.hidden_dropout_prob)
+        self.dropout = dropout(config.hidden_dropout_prob)
 
     def construct(self, hidden_states, residual):
         return self.LayerNorm(self.dropout(self.dense(hidden_states)) + residual)
@@ -331,7 +331,7 @@ class ErnieOutput(nn.Cell):
         super().__init__()
         self.dense = Dense(config.intermediate_size, config.hidden_size, config.initializer_range, dtype)
         self.LayerNorm = LayerNorm(config.hidden_size, config.layer_norm_eps)
-        self.dropout = nn.Dropout(p=config.hidden_dropout_prob)
+        self.dropout = dropout(config.hidden_dropout_prob)
 
     def construct(self, hidden_states, residual):
         return self.LayerNorm(self.dropout(self.dense(hidden_states)) + residual)

@@ -12,8 +12,8 @@ import os
 
 from . import assessment_method as metrics_lib
 from .checkpoint import load_weights, log_report
-from .cli import (OPTIMIZER_FLAGS, add_flags, model_config_and_tokenizer, new_parser, optimizer_settings, run_cli,
-                  save_model_files)
+from .cli import (OPTIMIZER_FLAGS, add_flags, fused_cpu_kernels, model_config_and_tokenizer, new_parser,
+                  optimizer_settings, run_cli, save_model_files)
 from .data.common import read_label_map
 from .data.mindrecord import check_schema
 from .fileio import read_json, write_json
@@ -32,8 +32,8 @@ FINETUNE_FLAGS = (
     "assessment_method", "task_data_dir", "eval_split", "train_data_file_path", "eval_data_file_path",
     "eval_json_path", "vocab_file", "label_map_file", "load_pretrain_checkpoint_path", "load_finetune_checkpoint_path",
     "output_dir", "overwrite_output_dir", "shuffle", "eval_data_shuffle", "schema_file_path", "dataset_format",
-    "columns", "config", "compute_dtype", "batch_size", "eval_batch_size", "max_seq_len", "max_query_len",
-    "doc_stride", "max_answer_len", "n_best_size", *OPTIMIZER_FLAGS, "seed", "max_steps", "eval_every",
+    "columns", "config", "compute_dtype", "fused_cpu_kernels", "batch_size", "eval_batch_size", "max_seq_len",
+    "max_query_len", "doc_stride", "max_answer_len", "n_best_size", *OPTIMIZER_FLAGS, "seed", "max_steps", "eval_every",
     "eval_during_training", "log_every", "save_every",
     "keep_checkpoint_max", "resume", "skip_bad_examples", "max_train_samples", "max_eval_samples", "progress_bar",
     "debug")
@@ -166,6 +166,7 @@ def run(args):
     logger.info("task %s on %s, model config %s, vocab %s", info.task_type, device_target, config_source,
                 tokenizer.vocab_file)
 
+    fused = fused_cpu_kernels(args.fused_cpu_kernels, device_target, config.compute_dtype)
     model = task.build_model(config)
     eval_data = load_checked(task, args.eval_data_file_path, False, args, config) if args.do_eval else None
     if args.do_train:
@@ -178,7 +179,7 @@ def run(args):
         info.vocab_file = "vocab.txt"
         select_best = eval_data is not None and args.eval_during_training
         best_metric = task.metric_key(options.assessment_method) if select_best else ""
-        training = training_config(args, info, config, output_dir, world_size, best_metric, optimizer)
+        training = training_config(args, info, config, output_dir, world_size, best_metric, optimizer, fused)
         if training.resume:  # a different run in the folder stops here, before its task.json is replaced
             check_same_run(output_dir, training.run_description, training.overwrite_output_dir)
         if rank == 0:
@@ -223,7 +224,7 @@ def load_checked(task, path, is_training, args, config):
     return data
 
 
-def training_config(args, info, config, output_dir, world_size, metric_for_best, optimizer):
+def training_config(args, info, config, output_dir, world_size, metric_for_best, optimizer, fused_optimizer=False):
     spec = task_spec(info.task_type)
     epochs = args.epoch_num or spec.epoch_num
     batch_size = args.batch_size or spec.batch_size
@@ -242,8 +243,8 @@ def training_config(args, info, config, output_dir, world_size, metric_for_best,
         learning_rate=settings.learning_rate, warmup_proportion=args.warmup_proportion,
         weight_decay=settings.weight_decay, end_learning_rate=settings.end_learning_rate, power=settings.power,
         warmup_steps=settings.warmup_steps, decay_steps=settings.decay_steps, eps=settings.eps,
-        momentum=settings.momentum, max_grad_norm=args.max_grad_norm, max_steps=args.max_steps,
-        eval_every=args.eval_every, log_every=args.log_every, save_every=args.save_every,
+        momentum=settings.momentum, max_grad_norm=args.max_grad_norm, fused_optimizer=fused_optimizer,
+        max_steps=args.max_steps, eval_every=args.eval_every, log_every=args.log_every, save_every=args.save_every,
         keep_checkpoint_max=args.keep_checkpoint_max, checkpoint_prefix=info.task_type, seed=args.seed,
         shuffle=args.shuffle, resume=args.resume, overwrite_output_dir=args.overwrite_output_dir,
         loss_scale=config.compute_dtype == "float16", **dataclasses.asdict(loss_scale),

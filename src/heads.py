@@ -10,7 +10,7 @@ from mindspore.common.initializer import initializer
 
 from .crf import CRF
 from .ernie_model import ErnieModel
-from .layers import Dense, LayerNorm, activation
+from .layers import Dense, LayerNorm, activation, dropout
 
 
 class ErnieForSequenceClassification(nn.Cell):
@@ -20,7 +20,7 @@ class ErnieForSequenceClassification(nn.Cell):
         super().__init__()
         self.num_labels = num_labels
         self.ernie = ErnieModel(config)
-        self.dropout = nn.Dropout(p=config.hidden_dropout_prob)
+        self.dropout = dropout(config.hidden_dropout_prob)
         self.classifier = Dense(config.hidden_size, num_labels, config.initializer_range)
 
     def construct(self, input_ids, token_type_ids, attention_mask):
@@ -39,7 +39,7 @@ class ErnieForTokenClassification(nn.Cell):
         self.num_labels = num_labels
         self.use_crf = use_crf
         self.ernie = ErnieModel(config, add_pooling_layer=False)
-        self.dropout = nn.Dropout(p=config.hidden_dropout_prob)
+        self.dropout = dropout(config.hidden_dropout_prob)
         self.classifier = Dense(config.hidden_size, num_labels, config.initializer_range)
         if use_crf:
             self.crf = CRF(num_labels)
@@ -55,7 +55,7 @@ class ErnieForQuestionAnswering(nn.Cell):
     def __init__(self, config):
         super().__init__()
         self.ernie = ErnieModel(config, add_pooling_layer=False)
-        self.dropout = nn.Dropout(p=config.hidden_dropout_prob)
+        self.dropout = dropout(config.hidden_dropout_prob)
         self.qa_outputs = Dense(config.hidden_size, 2, config.initializer_range)
 
     def construct(self, input_ids, token_type_ids, attention_mask):

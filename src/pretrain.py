@@ -27,8 +27,8 @@ from mindspore import Tensor
 
 from .checkpoint import load_weights, log_report
 from .cloze import run_entity_cloze
-from .cli import (OPTIMIZER_FLAGS, add_flags, model_config_and_tokenizer, new_parser, optimizer_settings, run_cli,
-                  save_model_files, str2bool)
+from .cli import (OPTIMIZER_FLAGS, add_flags, fused_cpu_kernels, model_config_and_tokenizer, new_parser,
+                  optimizer_settings, run_cli, save_model_files, str2bool)
 from .data.cloze import CLOZE_FORMATS, entity_cloze_items, read_cloze_sentences
 from .data.mindrecord import check_schema
 from .data.pretraining import (COLUMNS, DATA_FORMATS, MASKING_STRATEGIES, load_pretraining_data, parse_mix,
@@ -68,7 +68,7 @@ def build_parser():
     add("--max_predictions_per_seq", type=int, default=None, help="raw input: default ceil(0.15 x max_seq_len)")
     add("--dupe_factor", type=int, default=1, help="raw input: masked copies of the data")
     add("--short_seq_prob", type=float, default=0.1, help="raw input: share of shorter sequences")
-    add_flags(parser, "skip_bad_examples", "batch_size", *OPTIMIZER_FLAGS, "compute_dtype",
+    add_flags(parser, "skip_bad_examples", "batch_size", *OPTIMIZER_FLAGS, "compute_dtype", "fused_cpu_kernels",
               batch_size={"default": 32, "help": "batch size per process"},
               learning_rate={"help": "peak learning rate (default: --train_config's, else 1e-4)"})
     add("--enable_lossscale", type=str2bool, nargs="?", const=True, default=True, metavar="true|false",
@@ -208,6 +208,7 @@ def run(args):
         raise ValueError(f"{args.data_dir}: sequences of {seq_len} tokens exceed max_position_embeddings "
                          f"{config.max_position_embeddings} of {config_source}")
 
+    fused = fused_cpu_kernels(args.fused_cpu_kernels, device_target, config.compute_dtype)
     model = ErnieForPretraining(config)
     if weights:
         log_report(load_weights(model, weights), weights, model)
@@ -229,8 +230,8 @@ def run(args):
         learning_rate=settings.learning_rate, warmup_proportion=args.warmup_proportion,
         weight_decay=settings.weight_decay, end_learning_rate=settings.end_learning_rate, power=settings.power,
         warmup_steps=settings.warmup_steps, decay_steps=settings.decay_steps, eps=settings.eps,
-        momentum=settings.momentum, max_grad_norm=args.max_grad_norm, max_steps=args.max_steps,
-        eval_every=args.eval_every, log_every=args.log_every,
+        momentum=settings.momentum, max_grad_norm=args.max_grad_norm, fused_optimizer=fused,
+        max_steps=args.max_steps, eval_every=args.eval_every, log_every=args.log_every,
         save_every=args.save_every if args.enable_save_ckpt else 0, keep_checkpoint_max=args.keep_checkpoint_max,
         checkpoint_prefix="ernie", seed=args.seed, shuffle=args.shuffle, resume=args.resume,
         overwrite_output_dir=args.overwrite_output_dir,

@@ -41,7 +41,7 @@ def test_harness_runs_every_row_on_tiny(tmp_path):
                 "export": "export_s", "ort-fp32-infer": "samples_per_s", "ort-int8-infer": "samples_per_s",
                 "torch-infer": "samples_per_s", "tokenize": "ours_chars_per_s", "e2e": "samples_per_s",
                 "ms-train-bf16": "samples_per_s", "ms-infer-bf16": "samples_per_s",
-                "ms-train-fusedln": "samples_per_s", "ms-infer-fusedln": "samples_per_s",
+                "ms-train-fused": "samples_per_s", "ms-infer-fused": "samples_per_s",
                 "torch-train-bf16": "samples_per_s", "torch-infer-bf16": "samples_per_s"}
     for row, field in expected.items():
         assert row in rows, f"no {row} row"
@@ -100,12 +100,12 @@ def test_ratios_against_torch_best_mode():
     def record(row, samples_per_s):
         return {"row": row, "size": "base", "seq_len": 128, "samples_per_s": samples_per_s, "peak_rss_mb": 100.0}
     records = [record("ms-train", 1.6), record("torch-train", 2.0), record("torch-train-bf16", 3.2),
-               record("ms-train-bf16", 2.4), record("ms-train-fusedln", 2.0)]
+               record("ms-train-bf16", 2.4), record("ms-train-fused", 2.0)]
     found = {(r["ours"], r["theirs"], r["field"]): r["ratio"] for r in run_benchmarks.ratios(records)}
     assert found[("ms-train", "torch-train", "samples_per_s")] == pytest.approx(0.8)
     assert found[("ms-train", "torch-train-best = torch-train-bf16", "samples_per_s")] == pytest.approx(0.5)
     assert found[("ms-train-bf16", "torch-train-best = torch-train-bf16", "samples_per_s")] == pytest.approx(0.75)
-    assert found[("ms-train-bf16", "ms-train-fusedln", "samples_per_s")] == pytest.approx(1.2)
+    assert found[("ms-train-bf16", "ms-train-fused", "samples_per_s")] == pytest.approx(1.2)
 
 
 class _Clip(nn.Cell):

@@ -1,4 +1,5 @@
-"""The bf16 GEMM custom operators (csrc/bf16_gemm.cc through src/kernels) against independent references.
+"""The custom CPU operators (csrc/ through src/kernels: bf16 GEMMs, fused LayerNorm, fused AdamWeightDecay) against
+independent references.
 
 Tolerances, stated once:
 * against a numpy emulation (inputs rounded to bf16 to nearest-even, products summed in float64): every element within
@@ -270,17 +271,17 @@ def test_fused_layer_norm_handles_rows_fewer_than_threads(graph_mode):
 
 
 def test_layers_layer_norm_opt_in_matches_stock(graph_mode):
-    """src.layers.LayerNorm after use_fused_layer_norm(): 3-D input, forward and parameter gradients as the stock cell
+    """src.layers.LayerNorm after use_fused_cpu_kernels(): 3-D input, forward and parameter gradients as the stock cell
     (float32 tolerance 2e-5 of the largest value); off again afterwards."""
     _layer_norm_kernels_or_skip()
     from src import layers
     rng = np.random.default_rng(5)
     reference = layers.LayerNorm(32, 1e-5)
-    layers.use_fused_layer_norm(True)
+    layers.use_fused_cpu_kernels(True)
     try:
         ours = layers.LayerNorm(32, 1e-5)
     finally:
-        layers.use_fused_layer_norm(False)
+        layers.use_fused_cpu_kernels(False)
     assert ours.fused and not reference.fused
     for mine, theirs in zip(ours.get_parameters(), reference.get_parameters()):
         theirs.set_data(Tensor(rng.normal(size=mine.shape).astype(np.float32)))
@@ -303,6 +304,158 @@ def test_layers_layer_norm_opt_in_matches_stock(graph_mode):
     (dx_ref, _), params_ref = results[1]
     for a, b in zip([dx_ours] + list(params_ours), [dx_ref] + list(params_ref)):
         assert np.abs(a.asnumpy() - b.asnumpy()).max() < 2e-5 * np.abs(b.asnumpy()).max()
+
+
+def _library_or_skip():
+    try:
+        build.kernel_library()
+    except build.KernelUnavailable as error:
+        pytest.skip(str(error))
+
+
+def test_sum_of_squares_against_float64(graph_mode):
+    """ErnieSumOfSquares over 300,001 values (several threads, a ragged tail): within 1e-6 relative of float64."""
+    _library_or_skip()
+    from src.kernels.optimizer import sum_of_squares_op
+    x = np.random.default_rng(6).normal(size=300_001).astype(np.float32)
+    ours = _Call(sum_of_squares_op())(Tensor(x)).asnumpy()
+    assert ours.shape == (1,)
+    assert abs(float(ours[0]) - np.square(x.astype(np.float64)).sum()) < 1e-6 * np.square(x.astype(np.float64)).sum()
+
+
+def _train_steps(fused, max_grad_norm, steps=6):
+    """``steps`` TrainStep calls of a micro ERNIE classifier (dropout 0, fixed weights and batch); returns the losses,
+    the optimizer's parameters and moments as {name: array}."""
+    from src.ernie_model import load_config
+    from src.heads import ErnieForSequenceClassification
+    from src.losses import SequenceClassificationLoss
+    from src.optimization import build_optimizer
+    from src.trainer import TrainStep
+    ms.set_seed(0)
+    config = load_config("tiny", hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
+                         vocab_size=200, max_position_embeddings=32, hidden_dropout_prob=0.0,
+                         attention_probs_dropout_prob=0.0)
+    loss_net = SequenceClassificationLoss(ErnieForSequenceClassification(config, 3))
+    rng = np.random.default_rng(0)
+    for param in loss_net.trainable_params():
+        param.set_data(Tensor(rng.normal(0, 0.05, param.shape).astype(np.float32)))
+    optimizer, _ = build_optimizer(loss_net.trainable_params(), "AdamWeightDecay", 1e-3, total_steps=steps,
+                                   warmup_steps=0, fused=fused)
+    step = TrainStep(loss_net, optimizer, max_grad_norm=max_grad_norm)
+    step.set_train(True)
+    ids = Tensor(rng.integers(1, 200, (4, 16)).astype(np.int32))
+    batch = (ids, Tensor(np.zeros((4, 16), np.int32)), Tensor(np.ones((4, 16), np.int32)),
+             Tensor(np.array([0, 1, 2, 1], np.int32)))
+    losses = [float(step(*batch)[0].asnumpy()) for _ in range(steps)]
+    state = {p.name: p.asnumpy() for p in list(optimizer.parameters) + list(optimizer.moments1)
+             + list(optimizer.moments2)}
+    return np.array(losses), state
+
+
+@pytest.mark.parametrize("max_grad_norm", [0.0, 0.05])
+def test_fused_adam_weight_decay_trains_as_the_stock_optimizer(graph_mode, max_grad_norm):
+    """FusedAdamWeightDecay in TrainStep against nn.AdamWeightDecay from the same weights and batch, without clipping
+    and with clipping active (norm 0.05): the same parameter and moment names (checkpoints interchange), losses and
+    parameters within 1e-6 absolute after 6 steps at lr 1e-3 (float32 round-off; one update moves a parameter by
+    about 1e-3, so a wrong rule, factor or order of reads and writes is off by far more), moments within 1e-5 of
+    their largest value. Weight decay 0.01 applies to weights only, as in the stock groups."""
+    _library_or_skip()
+    stock_losses, stock = _train_steps(False, max_grad_norm)
+    fused_losses, fused = _train_steps(True, max_grad_norm)
+    assert sorted(stock) == sorted(fused)
+    assert stock_losses[-1] < stock_losses[0]
+    np.testing.assert_allclose(fused_losses, stock_losses, rtol=0, atol=1e-6)
+    for name, reference in stock.items():
+        tolerance = 1e-5 * max(np.abs(v).max() for k, v in stock.items() if k.split(".")[0] == name.split(".")[0]) \
+            if name.startswith("adam_") else 1e-6
+        assert np.abs(fused[name] - reference).max() <= tolerance, name
+
+
+def _dropout_or_skip():
+    _library_or_skip()
+    from src.kernels.dropout import FusedDropout
+    return FusedDropout
+
+
+def test_fused_dropout_mask_scale_and_gradient(graph_mode):
+    """p = 0.1 on 200,000 ones: the kept share within 0.004 of 0.9 (more than 4 standard deviations), kept values
+    exactly 1 / 0.9 in float32, the gradient the same mask and scale, a new mask on the next call, and the identity
+    in inference mode."""
+    FusedDropout = _dropout_or_skip()
+    cell = FusedDropout(0.1)
+    cell.set_train(True)
+    x = Tensor(np.ones(200_000, np.float32))
+    first, second = cell(x).asnumpy(), cell(x).asnumpy()
+    assert abs(np.mean(first != 0) - 0.9) < 0.004
+    np.testing.assert_array_equal(np.unique(first), np.array([0.0, 1.0 / 0.9], np.float32))
+    assert np.mean((first != 0) != (second != 0)) > 0.1
+    weights = np.random.default_rng(7).normal(size=200_000).astype(np.float32)
+
+    class Weighted(nn.Cell):
+        def __init__(self):
+            super().__init__()
+            self.dropout = cell
+
+        def construct(self, inputs, w):
+            return ops.reduce_sum(self.dropout(inputs) * w)
+
+    net = Weighted()
+    net.set_train(True)
+    value, grad = ops.value_and_grad(net)(x, Tensor(weights))
+    # the forward of this call drew a mask; its gradient must be that mask: sum(y * w) == sum(dx) where y = mask/keep
+    dx = grad.asnumpy()
+    kept = dx != 0
+    np.testing.assert_allclose(dx[kept], weights[kept] / np.float32(0.9), rtol=1e-6)
+    np.testing.assert_allclose(float(value.asnumpy()), float(np.sum(dx.astype(np.float64))), rtol=1e-4)
+    cell.set_train(False)
+    np.testing.assert_array_equal(cell(x).asnumpy(), np.ones(200_000, np.float32))
+
+
+def test_fused_dropout_masks_repeat_across_runs():
+    """Two processes making the same calls draw the same masks (MindSpore's CPU Dropout does not); another seed
+    draws others."""
+    _dropout_or_skip()
+    script = ("import sys, hashlib, numpy as np, mindspore as ms\n"
+              "from mindspore import Tensor\n"
+              "from src.kernels.dropout import FusedDropout, set_state\n"
+              "ms.set_context(mode=ms.GRAPH_MODE, device_target='CPU')\n"
+              "set_state(int(sys.argv[1]), 0)\n"
+              "cells = [FusedDropout(0.1) for _ in range(2)]\n"
+              "x = Tensor(np.ones(70_000, np.float32))\n"
+              "digest = hashlib.sha256()\n"
+              "for cell in cells + cells:\n"
+              "    cell.set_train(True)\n"
+              "    digest.update(cell(x).asnumpy().tobytes())\n"
+              "print(digest.hexdigest())\n")
+    import subprocess
+
+    def masks(seed):
+        done = subprocess.run([sys.executable, "-c", script, str(seed)], cwd=REPO, capture_output=True, text=True,
+                              timeout=300, check=True)
+        return done.stdout.split()[-1]
+    assert masks(1) == masks(1) != masks(2)
+
+
+def test_fused_cpu_kernels_flag(monkeypatch):
+    """--fused_cpu_kernels: on by default only for bfloat16 on CPU; refused off CPU and, with the build's reason,
+    where the kernels cannot be built; it switches the LayerNorm of models built afterwards."""
+    from src import cli, layers
+    try:
+        monkeypatch.setattr(cli, "kernel_library", lambda: "lib.so")
+        assert cli.fused_cpu_kernels(None, "CPU", "bfloat16") and layers._CPU_KERNELS["fused"]
+        assert not cli.fused_cpu_kernels(None, "CPU", "float32") and not layers._CPU_KERNELS["fused"]
+        assert not cli.fused_cpu_kernels(None, "GPU", "bfloat16")
+        assert cli.fused_cpu_kernels(True, "CPU", "float32")
+        with pytest.raises(ValueError, match="--fused_cpu_kernels: the fused operators are CPU kernels"):
+            cli.fused_cpu_kernels(True, "GPU", "float32")
+
+        def unavailable():
+            raise build.KernelUnavailable("g++ failed to build it")
+        monkeypatch.setattr(cli, "kernel_library", unavailable)
+        with pytest.raises(ValueError, match="--fused_cpu_kernels: g\\+\\+ failed to build it"):
+            cli.fused_cpu_kernels(True, "CPU", "float32")
+    finally:
+        layers.use_fused_cpu_kernels(False)
 
 
 def test_bf16_fine_tune_tracks_float32(tmp_path):
@@ -328,7 +481,8 @@ def test_bf16_fine_tune_tracks_float32(tmp_path):
 
 
 def test_bfloat16_fine_tuning_from_the_cli_serves_in_float32(tmp_path, graph_mode):
-    """--compute_dtype bfloat16 on CPU trains through the entry point; the trained folder serves with float32 graphs."""
+    """--compute_dtype bfloat16 on CPU trains through the entry point (with the fused CPU kernels, its default); the
+    trained folder serves with float32 graphs and MindSpore's LayerNorm."""
     _kernels_or_skip()
     from src.finetune import main
     from src.serving.predictor import Predictor
@@ -344,4 +498,5 @@ def test_bfloat16_fine_tuning_from_the_cli_serves_in_float32(tmp_path, graph_mod
     assert json.load(open(out / "ernie_config.json"))["compute_dtype"] == "bfloat16"
     predictor = Predictor.from_path(str(out))
     assert predictor.backend.cell.model.ernie.config.compute_dtype == "float32"
+    assert not predictor.backend.cell.model.ernie.embeddings.LayerNorm.fused  # training used it, serving does not
     assert predictor.predict([{"text": "好"}])[0]["label"] in ("negative", "positive")

@@ -23,12 +23,18 @@ def toy_data(n=48, seq_len=8, seed=0):
     return {"input_ids": ids, "input_mask": np.ones_like(ids), "segment_ids": np.zeros_like(ids), "label_ids": labels}
 
 
-def build(seed=0):
+def build(seed=0, dropout=0.0, fused=False):
+    """A tiny classifier; ``fused``: with the fused CPU kernels (LayerNorm, dropout)."""
     import mindspore as ms
+    from src.layers import use_fused_cpu_kernels
     ms.set_seed(seed)
     config = load_config("tiny", vocab_size=40, hidden_size=32, num_attention_heads=2, intermediate_size=64,
-                         hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
-    model = ErnieForSequenceClassification(config, 2)
+                         hidden_dropout_prob=dropout, attention_probs_dropout_prob=dropout)
+    use_fused_cpu_kernels(fused)
+    try:
+        model = ErnieForSequenceClassification(config, 2)
+    finally:
+        use_fused_cpu_kernels(False)
     return model, SequenceClassificationLoss(model)
 
 
@@ -70,23 +76,35 @@ class Killed(Exception):
     pass
 
 
-def test_killed_run_resumes_to_the_same_weights(tmp_path):
+@pytest.mark.parametrize("fused", [False, True], ids=["stock, dropout 0", "fused CPU kernels, dropout 0.1"])
+def test_killed_run_resumes_to_the_same_weights(tmp_path, fused):
+    """Resumed from the step-10 checkpoint, a run ends with the uninterrupted run's weights: with MindSpore's
+    operators without dropout (its CPU Dropout draws other masks in every run), and with the fused CPU kernels
+    with dropout, whose masks follow the seed and the step."""
+    if fused:
+        from src.kernels import build as kernels
+        try:
+            kernels.kernel_library()
+        except kernels.KernelUnavailable as error:
+            pytest.skip(str(error))
+    dropout = 0.1 if fused else 0.0
     data = toy_data()
-    model, loss_net = build()
-    train(loss_net, model, data, COLUMNS, config_for(tmp_path / "straight", epochs=4))
+    model, loss_net = build(dropout=dropout, fused=fused)
+    train(loss_net, model, data, COLUMNS, config_for(tmp_path / "straight", epochs=4, fused_optimizer=fused))
     expected = {p.name: p.asnumpy() for p in model.get_parameters()}
 
     def kill_at_step_10(_):
         raise Killed  # evaluation runs right after the step-10 checkpoint is written, like a kill at that moment
 
-    model, loss_net = build()
+    model, loss_net = build(dropout=dropout, fused=fused)
     with pytest.raises(Killed):
-        train(loss_net, model, data, COLUMNS, config_for(tmp_path / "killed", epochs=4, save_every=5, eval_every=10),
-              evaluate=kill_at_step_10)
+        train(loss_net, model, data, COLUMNS, config_for(tmp_path / "killed", epochs=4, save_every=5, eval_every=10,
+                                                         fused_optimizer=fused), evaluate=kill_at_step_10)
     assert int(read_checkpoint(str(tmp_path / "killed" / "checkpoint_last.ckpt"))["trainer_global_step"]) == 10
 
-    model, loss_net = build(seed=99)  # fresh, differently initialised weights: all state must come from the checkpoint
-    train(loss_net, model, data, COLUMNS, config_for(tmp_path / "killed", epochs=4))
+    # fresh, differently initialised weights: all state must come from the checkpoint
+    model, loss_net = build(seed=99, dropout=dropout, fused=fused)
+    train(loss_net, model, data, COLUMNS, config_for(tmp_path / "killed", epochs=4, fused_optimizer=fused))
     for parameter in model.get_parameters():
         np.testing.assert_allclose(parameter.asnumpy(), expected[parameter.name], rtol=0, atol=1e-6,
                                    err_msg=parameter.name)

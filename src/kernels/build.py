@@ -57,20 +57,25 @@ def _sources():
     return sorted(glob.glob(os.path.join(SOURCE_DIR, "*.cc")))
 
 
+def _headers():
+    return sorted(glob.glob(os.path.join(SOURCE_DIR, "*.h")))
+
+
 def build(force=False):
-    """Compiles csrc/*.cc into LIBRARY unless it is newer than every source; returns its path. Raises
+    """Compiles csrc/*.cc into LIBRARY unless it is newer than every source and header; returns its path. Raises
     KernelUnavailable with g++'s message when the build fails."""
     sources = _sources()
     if not force and os.path.isfile(LIBRARY) and all(os.path.getmtime(LIBRARY) >= os.path.getmtime(s)
-                                                     for s in sources):
+                                                     for s in sources + _headers()):
         return LIBRARY
     lib_dir = onednn_dir()
     os.makedirs(BUILD_DIR, exist_ok=True)
     # Written to a temporary name and renamed: concurrent processes (tests, bench rows) never load a half-written file.
     handle, partial = tempfile.mkstemp(suffix=".so", dir=BUILD_DIR)
     os.close(handle)
-    command = ["g++", "-O3", "-fopenmp-simd", "-std=c++17", "-shared", "-fPIC", "-pthread", *sources, "-o", partial,
-               f"-L{lib_dir}", "-l:libdnnl.so.3", f"-Wl,-rpath,{lib_dir}"]
+    # -fno-math-errno: std::sqrt may then vectorise (the AdamWeightDecay loop: 2x faster).
+    command = ["g++", "-O3", "-fopenmp-simd", "-fno-math-errno", "-std=c++17", "-shared", "-fPIC", "-pthread",
+               *sources, "-o", partial, f"-L{lib_dir}", "-l:libdnnl.so.3", f"-Wl,-rpath,{lib_dir}"]
     try:
         done = subprocess.run(command, capture_output=True, text=True, timeout=300)
     except (OSError, subprocess.TimeoutExpired) as error:
@@ -99,7 +104,7 @@ def main():
         path = build(force="--force" in sys.argv)
     except KernelUnavailable as error:
         if "--optional" in sys.argv:
-            print(f"warning: custom CPU kernels not built, so compute_dtype bfloat16 and the fused LayerNorm are "
+            print(f"warning: custom CPU kernels not built, so compute_dtype bfloat16 and --fused_cpu_kernels are "
                   f"unavailable on CPU; everything else runs on MindSpore's stock operators. Reason: {error}",
                   file=sys.stderr)
             return 0

@@ -12,6 +12,7 @@ from mindspore import Tensor, nn
 from ..checkpoint import load_weights
 from ..ernie_model import load_config
 from ..fileio import read_json
+from ..layers import use_fused_cpu_kernels
 from ..tasks.registry import TaskInfo, default_task_info, task_class
 from ..trainer import predict
 from .export import INPUT_NAMES, InferenceCell, graph_inputs
@@ -96,7 +97,10 @@ def resolve_checkpoint(path, task_type=None, config=None, vocab_file=None, num_c
     return ckpt_file, info, model_config
 
 def load_task_model(task, ckpt_file, config):
-    """A fresh model of ``task`` in inference mode with the checkpoint's weights; every parameter must be in it."""
+    """A fresh model of ``task`` in inference mode with the checkpoint's weights; every parameter must be in it.
+    Built with MindSpore's LayerNorm even after a training in this process switched the fused CPU kernel on: served
+    and exported graphs use stock operators only."""
+    use_fused_cpu_kernels(False)
     model = task.build_model(config)
     report = load_weights(model, ckpt_file)
     if report.missing:
