@@ -3,7 +3,7 @@ operator type.
 
     python bench/profile_step.py --size base --compute_dtype bfloat16 [--steps 2 --batch 8 --seq_len 128]
 
-Builds the step exactly as ``workers.py ms-train`` (``-bf16`` row: bf16 GEMM operators and the fused LayerNorm),
+Builds the step exactly as ``workers.py ms-train`` (``-bf16`` row: bf16 GEMM operators and the fused CPU kernels),
 runs two untimed steps, then ``--steps`` steps under ``mindspore.Profiler`` (its files go to ``--output_dir``), and
 prints a markdown table: milliseconds per step and share of the summed operator time for each operator type. The sum
 counts each operator's own time, so it can exceed the wall-clock where operators overlap, and the profiler itself
@@ -42,6 +42,8 @@ def main(argv=None):
     parser.add_argument("--top", type=int, default=12, help="operator types shown")
     parser.add_argument("--output_dir", default=os.path.join(ROOT, "bench", "work", "profile"))
     args = parser.parse_args(argv)
+    if os.path.exists(args.output_dir) and not os.path.isdir(args.output_dir):
+        raise SystemExit(f"error: --output_dir {args.output_dir} is a file; give a folder")
 
     from mindspore import Profiler
     import workers

@@ -1,5 +1,5 @@
-"""The custom CPU operators (csrc/ through src/kernels: bf16 GEMMs, fused LayerNorm, fused AdamWeightDecay) against
-independent references.
+"""The custom CPU operators (csrc/ through src/kernels: bf16 GEMMs, fused LayerNorm, dropout and AdamWeightDecay)
+against independent references.
 
 Tolerances, stated once:
 * against a numpy emulation (inputs rounded to bf16 to nearest-even, products summed in float64): every element within
@@ -195,11 +195,15 @@ def test_build_failure_says_what_g_plus_plus_said(monkeypatch, tmp_path):
     assert build.main() == 1  # ... a direct build reports the failure
 
 
-def _layer_norm_kernels_or_skip():
+def _library_or_skip():
     try:
         build.kernel_library()
     except build.KernelUnavailable as error:
         pytest.skip(str(error))
+
+
+def _layer_norm_kernels_or_skip():
+    _library_or_skip()
     from src.kernels import layer_norm
     return layer_norm
 
@@ -304,13 +308,6 @@ def test_layers_layer_norm_opt_in_matches_stock(graph_mode):
     (dx_ref, _), params_ref = results[1]
     for a, b in zip([dx_ours] + list(params_ours), [dx_ref] + list(params_ref)):
         assert np.abs(a.asnumpy() - b.asnumpy()).max() < 2e-5 * np.abs(b.asnumpy()).max()
-
-
-def _library_or_skip():
-    try:
-        build.kernel_library()
-    except build.KernelUnavailable as error:
-        pytest.skip(str(error))
 
 
 def test_sum_of_squares_against_float64(graph_mode):
