@@ -78,9 +78,9 @@ class Killed(Exception):
 
 @pytest.mark.parametrize("fused", [False, True], ids=["stock, dropout 0", "fused CPU kernels, dropout 0.1"])
 def test_killed_run_resumes_to_the_same_weights(tmp_path, fused):
-    """Resumed from the step-10 checkpoint, a run ends with the uninterrupted run's weights: with MindSpore's
-    operators without dropout (its CPU Dropout draws other masks in every run), and with the fused CPU kernels
-    with dropout, whose masks follow the seed and the step."""
+    """Resumed from the step-10 checkpoint, a run ends with the uninterrupted run's weights, bit for bit: with
+    MindSpore's operators without dropout (its CPU Dropout draws other masks in every run), and with the fused CPU
+    kernels with dropout, whose masks follow the seed and the step."""
     if fused:
         from src.kernels import build as kernels
         try:
@@ -106,8 +106,7 @@ def test_killed_run_resumes_to_the_same_weights(tmp_path, fused):
     model, loss_net = build(seed=99, dropout=dropout, fused=fused)
     train(loss_net, model, data, COLUMNS, config_for(tmp_path / "killed", epochs=4, fused_optimizer=fused))
     for parameter in model.get_parameters():
-        np.testing.assert_allclose(parameter.asnumpy(), expected[parameter.name], rtol=0, atol=1e-6,
-                                   err_msg=parameter.name)
+        np.testing.assert_array_equal(parameter.asnumpy(), expected[parameter.name], err_msg=parameter.name)
     steps = [json.loads(line)["step"] for line in open(tmp_path / "killed" / "train_log.jsonl", encoding="utf-8")
              if '"train"' in line]
     assert steps == list(range(2, 25, 2))
