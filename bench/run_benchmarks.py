@@ -13,8 +13,9 @@ operators of src/kernels, skipped with the reason on a CPU without AVX512_BF16; 
 float32 with the fused CPU kernels (``ms-*-fused``: LayerNorm and dropout, and AdamWeightDecay with the clipping in
 training; the bf16 rows use them too). Every MindSpore row is also compared with torch's best mode on this CPU
 (``torch-*-best``: the faster of its fp32 and bf16 rows). The CPU model and its ISA flags that decide these speeds
-(avx512f, avx512_bf16, amx_bf16, amx_int8) are in the JSON and the table header. ``train`` and ``infer`` need no data files (the export row writes a vocabulary of the
-model's size when ``--vocab_file`` is missing); ``tokenize`` and ``e2e`` need ``--vocab_file`` and ``--text_file``.
+(avx512f, avx512_bf16, amx_bf16, amx_int8) are in the JSON and the table header. ``train`` and ``infer`` need no
+data files (the export row writes a vocabulary of the model's size when ``--vocab_file`` is missing); ``tokenize``
+and ``e2e`` need ``--vocab_file`` and ``--text_file``.
 
 While each row runs, the CPU use of every other process on the machine is sampled: a row during which a foreign
 process used more than ``--busy_pct`` of a core is marked contended (its timing is not trustworthy). With

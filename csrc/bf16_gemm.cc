@@ -33,6 +33,7 @@ int dnnl_gemm_bf16bf16f32(char transa, char transb, int64_t M, int64_t N, int64_
 
 using ernie::AllFloat32;
 using ernie::Parallel;
+using ernie::ParallelRange;
 using ernie::Range;
 using ernie::WorkerCount;
 
@@ -51,14 +52,11 @@ ERNIE_VECTOR_CLONES void ToBf16Range(const float *source, uint16_t *target, int6
 }
 
 // Converts n floats to bf16 with all workers.
-std::unique_ptr<uint16_t[]> ToBf16All(const float *source, int64_t n, int workers) {
+std::unique_ptr<uint16_t[]> ToBf16All(const float *source, int64_t n) {
   std::unique_ptr<uint16_t[]> out(new uint16_t[n]);
   uint16_t *target = out.get();
   // A thread start costs about as much as converting 64k values: small tensors stay on the calling thread.
-  const int parts = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(workers, n / 65536)));
-  Parallel(parts, [&](int part, int count) {
-    int64_t begin, end;
-    Range(n, part, count, &begin, &end);
+  ParallelRange(n, 65536, [&](int, int64_t begin, int64_t end) {
     ToBf16Range(source + begin, target + begin, end - begin);
   });
   return out;
@@ -94,8 +92,8 @@ extern "C" int ErnieBf16Linear(int nparam, void **params, int *ndims, int64_t **
   const int64_t M = shapes[0][0], K = shapes[0][1], N = shapes[1][0];
   if (shapes[1][1] != K || shapes[2][0] != N) return 1;
   const int workers = WorkerCount();
-  auto x = ToBf16All(static_cast<const float *>(params[0]), M * K, workers);
-  auto w = ToBf16All(static_cast<const float *>(params[1]), N * K, workers);
+  auto x = ToBf16All(static_cast<const float *>(params[0]), M * K);
+  auto w = ToBf16All(static_cast<const float *>(params[1]), N * K);
   const float *bias = static_cast<const float *>(params[2]);
   float *out = static_cast<float *>(params[3]);
   for (int64_t row = 0; row < M; ++row) std::memcpy(out + row * N, bias, N * sizeof(float));  // then beta = 1
@@ -108,8 +106,8 @@ extern "C" int ErnieBf16MatMul(int nparam, void **params, int *ndims, int64_t **
   const int64_t M = shapes[0][0], K = shapes[0][1], N = shapes[1][1];
   if (shapes[1][0] != K) return 1;
   const int workers = WorkerCount();
-  auto a = ToBf16All(static_cast<const float *>(params[0]), M * K, workers);
-  auto b = ToBf16All(static_cast<const float *>(params[1]), K * N, workers);
+  auto a = ToBf16All(static_cast<const float *>(params[0]), M * K);
+  auto b = ToBf16All(static_cast<const float *>(params[1]), K * N);
   return Gemm('N', 'N', M, N, K, a.get(), b.get(), static_cast<float *>(params[2]), false, workers);
 }
 
@@ -119,7 +117,7 @@ extern "C" int ErnieBf16MatMulTA(int nparam, void **params, int *ndims, int64_t 
   const int64_t K = shapes[0][0], M = shapes[0][1], N = shapes[1][1];
   if (shapes[1][0] != K) return 1;
   const int workers = WorkerCount();
-  auto a = ToBf16All(static_cast<const float *>(params[0]), K * M, workers);
-  auto b = ToBf16All(static_cast<const float *>(params[1]), K * N, workers);
+  auto a = ToBf16All(static_cast<const float *>(params[0]), K * M);
+  auto b = ToBf16All(static_cast<const float *>(params[1]), K * N);
   return Gemm('T', 'N', M, N, K, a.get(), b.get(), static_cast<float *>(params[2]), false, workers);
 }

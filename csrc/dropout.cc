@@ -58,7 +58,7 @@ extern "C" int ErnieDropout(int nparam, void **params, int *ndims, int64_t **sha
                             void *stream, void *extra) {
   if (nparam != 4 || ElementCount(ndims[1], shapes[1]) != 1 || !AllFloat32(1, dtypes) ||
       !AllOfType(1, dtypes + 1, "int32", "int") || !AllFloat32(1, dtypes + 2) ||
-      !AllOfType(1, dtypes + 3, "uint8", "uint8"))
+      !AllOfType(1, dtypes + 3, "uint8"))
     return 1;
   const int64_t n = ElementCount(ndims[0], shapes[0]);
   const uint32_t threshold = static_cast<uint32_t>(*static_cast<const int32_t *>(params[1]));
@@ -81,7 +81,7 @@ extern "C" void ErnieDropoutSetState(uint32_t seed_value, uint32_t calls_value) 
 extern "C" int ErnieDropoutGrad(int nparam, void **params, int *ndims, int64_t **shapes, const char **dtypes,
                                 void *stream, void *extra) {
   if (nparam != 4 || ElementCount(ndims[2], shapes[2]) != 1 || !AllFloat32(1, dtypes) ||
-      !AllOfType(1, dtypes + 1, "uint8", "uint8") || !AllOfType(1, dtypes + 2, "int32", "int") ||
+      !AllOfType(1, dtypes + 1, "uint8") || !AllOfType(1, dtypes + 2, "int32", "int") ||
       !AllFloat32(1, dtypes + 3))
     return 1;
   const int64_t n = ElementCount(ndims[0], shapes[0]);

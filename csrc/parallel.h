@@ -69,9 +69,10 @@ inline int64_t ElementCount(int ndim, const int64_t *shape) {
   return count;
 }
 
-inline bool AllOfType(int count, const char **dtypes, const char *name, const char *alias) {
+// Whether dtypes[0..count) are all `name` (or `alias`, MindSpore's other spelling of some types).
+inline bool AllOfType(int count, const char **dtypes, const char *name, const char *alias = nullptr) {
   for (int i = 0; i < count; ++i)
-    if (std::strcmp(dtypes[i], name) != 0 && std::strcmp(dtypes[i], alias) != 0) return false;
+    if (std::strcmp(dtypes[i], name) != 0 && (alias == nullptr || std::strcmp(dtypes[i], alias) != 0)) return false;
   return true;
 }
 

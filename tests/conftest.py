@@ -37,6 +37,16 @@ def write_micro_config(folder, dropout):
     return str(path)
 
 
+def custom_kernels_unavailable():
+    """Why the custom CPU kernels (src/kernels) cannot be used here, or "" where they build."""
+    from src.kernels.build import KernelUnavailable, kernel_library
+    try:
+        kernel_library()
+    except KernelUnavailable as error:
+        return str(error)
+    return ""
+
+
 @pytest.fixture
 def graph_mode():
     import mindspore as ms

@@ -12,7 +12,7 @@ import sys
 import numpy as np
 import pytest
 
-from conftest import write_micro_config
+from conftest import custom_kernels_unavailable, write_micro_config
 from src.finetune import main
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -126,12 +126,7 @@ def ner_sentences(n, rng):
 def fused_kernels_flag():
     """``--fused_cpu_kernels true`` where the kernels build: dropout then draws the same masks in every run, so a
     score threshold cannot flake (MindSpore's CPU Dropout draws other masks each run)."""
-    from src.kernels.build import KernelUnavailable, kernel_library
-    try:
-        kernel_library()
-    except KernelUnavailable:
-        return []
-    return ["--fused_cpu_kernels", "true"]
+    return [] if custom_kernels_unavailable() else ["--fused_cpu_kernels", "true"]
 
 
 @pytest.mark.parametrize("use_crf", ["false", "true"])

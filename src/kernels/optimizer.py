@@ -6,7 +6,7 @@ take 0.47 s on a 2-core AMD EPYC, the gradient clipping's Square / ReduceSum / M
 from mindspore import ops
 from mindspore.ops import signature as sig
 
-from .build import kernel_library
+from .build import aot_op
 
 
 class _InPlaceAdamWeightDecay(ops.Custom):
@@ -25,13 +25,11 @@ class _InPlaceAdamWeightDecay(ops.Custom):
 def adam_weight_decay_op():
     """``(param, m, v, grad, hyper [6]) -> done [1]``: updates ``param``, ``m`` and ``v`` in place with
     ``hyper = (lr, beta1, beta2, eps, weight_decay, gradient factor)`` (MindSpore's AdamWeightDecay rule)."""
-    op = _InPlaceAdamWeightDecay(f"{kernel_library()}:ErnieAdamWeightDecay",
-                                 out_shape=lambda *shapes: [1], out_dtype=lambda *types: types[0], func_type="aot")
+    op = aot_op("ErnieAdamWeightDecay", lambda *shapes: [1], lambda *types: types[0], _InPlaceAdamWeightDecay)
     op.add_prim_attr("side_effect_mem", True)
     return op
 
 
 def sum_of_squares_op():
     """``x -> [1]``: the sum of the squares of all elements (float32, accumulated in double)."""
-    return ops.Custom(f"{kernel_library()}:ErnieSumOfSquares", out_shape=lambda x: [1],
-                      out_dtype=lambda x: x, func_type="aot")
+    return aot_op("ErnieSumOfSquares", lambda x: [1], lambda x: x)
