@@ -20,7 +20,7 @@ import mindspore as ms
 from mindspore import Tensor, nn, ops
 
 from .fileio import read_json, write_text
-from .layers import Dense, Embedding, LayerNorm, activation, dropout, swap_axes_1_2
+from .layers import AttentionContext, AttentionScores, Dense, Embedding, LayerNorm, activation, dropout
 
 _DTYPES = {"float32": ms.float32, "float16": ms.float16, "bfloat16": ms.bfloat16}
 _ACTIVATIONS = ("relu", "gelu", "gelu_new", "tanh")
@@ -251,22 +251,30 @@ class ErnieSelfAttention(nn.Cell):
         self.key = Dense(config.hidden_size, config.hidden_size, sigma, dtype)
         self.value = Dense(config.hidden_size, config.hidden_size, sigma, dtype)
         self.dropout = dropout(config.attention_probs_dropout_prob)
-        self.scores = ops.BatchMatMul(transpose_b=True)
-        self.context = ops.BatchMatMul()
+        self.scores = AttentionScores(dtype)
+        self.context = AttentionContext(dtype)
         self.relative_scores = ops.BatchMatMul(transpose_b=True)
         self.relative_context = ops.BatchMatMul()
 
     def split_heads(self, x):
+        """``[B, S, H * d] -> [B, S, H, d]``: the heads stay where the projection wrote them (a reshape, no copy)."""
         batch, seq_len, _ = x.shape
-        return swap_axes_1_2(ops.reshape(x, (batch, seq_len, self.num_heads, self.head_size)))
+        return ops.reshape(x, (batch, seq_len, self.num_heads, self.head_size))
 
-    def by_query_position(self, x, relative_embeddings, matmul):
-        """``x [B, N, S, D]``, ``relative [S, S, d] -> [B, N, S, .]``: for each query i, x[:, :, i] times a_i (one
-        batched matmul over i, as NEZHA's code does; no [B, N, S, S, d] product is formed)."""
-        batch, heads, seq_len, width = x.shape
-        rows = ops.reshape(ops.transpose(x, (2, 0, 1, 3)), (seq_len, batch * heads, width))
-        out = matmul(rows, relative_embeddings)
-        return ops.transpose(ops.reshape(out, (seq_len, batch, heads, -1)), (1, 2, 0, 3))
+    def relative_scores_term(self, query, relative_embeddings):
+        """``query [B, S, N, d]``, ``relative [S, S, d] -> [B, N, S, S]`` with entry (i, j) q_i . a_ij: for each query
+        i, one batched matmul over i, as NEZHA's code does (no [B, N, S, S, d] product is formed)."""
+        batch, seq_len, heads, width = query.shape
+        rows = ops.reshape(ops.transpose(query, (1, 0, 2, 3)), (seq_len, batch * heads, width))
+        out = self.relative_scores(rows, relative_embeddings)
+        return ops.transpose(ops.reshape(out, (seq_len, batch, heads, seq_len)), (1, 2, 0, 3))
+
+    def relative_context_term(self, probs, relative_embeddings):
+        """``probs [B, N, S, S]``, ``relative [S, S, d] -> [B, S, N, d]`` with row i sum_j p_ij a_ij, batched as above."""
+        batch, heads, seq_len, _ = probs.shape
+        rows = ops.reshape(ops.transpose(probs, (2, 0, 1, 3)), (seq_len, batch * heads, seq_len))
+        out = self.relative_context(rows, relative_embeddings)
+        return ops.transpose(ops.reshape(out, (seq_len, batch, heads, -1)), (1, 0, 2, 3))
 
     def construct(self, hidden_states, attention_bias, relative_embeddings=None):
         batch, seq_len, hidden = hidden_states.shape
@@ -275,7 +283,7 @@ class ErnieSelfAttention(nn.Cell):
         value = self.split_heads(self.value(hidden_states))
         scores = self.scores(query, key)
         if self.use_relative_positions:  # e_ij += q_i . a^K_ij (q is already scaled by 1/sqrt(d))
-            scores = scores + self.by_query_position(query, relative_embeddings, self.relative_scores)
+            scores = scores + self.relative_scores_term(query, relative_embeddings)
         scores = scores + attention_bias
         if self.training:
             # exp(log_softmax) is the softmax within float32 rounding, but in training MindSpore's CPU Softmax holds
@@ -286,8 +294,7 @@ class ErnieSelfAttention(nn.Cell):
             probs = ops.softmax(scores, -1)
         context = self.context(probs, value)
         if self.use_relative_positions:  # z_i += sum_j p_ij a^V_ij
-            context = context + self.by_query_position(probs, relative_embeddings, self.relative_context)
-        context = swap_axes_1_2(context)
+            context = context + self.relative_context_term(probs, relative_embeddings)
         return ops.reshape(context, (batch, seq_len, hidden))
 
 

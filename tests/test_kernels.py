@@ -6,7 +6,9 @@ Tolerances, stated once:
   1e-5 of the magnitude scale ``|a| @ |b|`` of its own sum (fp32 accumulation in another order than numpy's);
 * against MindSpore's stock float32 ops (the unrounded product): max abs error / max abs value < 1e-2 (bf16 keeps
   8 significant bits, so each input is off by up to 2^-9 relative);
-* the rounding itself is exact: ``x @ I`` returns bf16(x) bit for bit, ties and NaN included.
+* the rounding itself is exact: ``x @ I`` returns bf16(x) bit for bit, ties and NaN included (subnormals, which
+  the CPU's conversion instruction flushes to zero, are not tested);
+* the bias gradient is a float32 sum of rows: within 1e-5 of the sum of |dy| of its column.
 Tests that run the kernels skip where the CPU lacks AVX512_BF16 or the library cannot be built (with the reason).
 """
 import json
@@ -101,25 +103,26 @@ def test_rounding_is_nearest_even_bit_for_bit(graph_mode):
     bits[0, :4] |= 0x10000
     bits[1, :4] = (bits[1, :4] & 0xFFFF0000) | 0x7FFF  # just below a tie: down
     bits[1, 4:8] = (bits[1, 4:8] & 0xFFFF0000) | 0x8001  # just above: up
-    eye = np.eye(16, dtype=np.float32)
-    out = _Call(kernels.matmul_op())(Tensor(x), Tensor(eye)).asnumpy()
+    eye, zero_bias = np.eye(16, dtype=np.float32), np.zeros(16, np.float32)
+    out = _Call(kernels.linear_op())(Tensor(x), Tensor(eye), Tensor(zero_bias)).asnumpy()
     np.testing.assert_array_equal(out.view(np.uint32), bf16_round(x).view(np.uint32))
     # One column, so that no infinity meets a zero: the largest floats round up to infinity, as in bf16; NaN stays.
     column = np.array([[3.4e38], [-3.4e38], [np.nan], [1.0]], np.float32)
-    out = _Call(kernels.matmul_op())(Tensor(column), Tensor(np.ones((1, 1), np.float32))).asnumpy()
+    out = _Call(kernels.linear_op())(Tensor(column), Tensor(np.ones((1, 1), np.float32)),
+                                     Tensor(np.zeros(1, np.float32))).asnumpy()
     assert out[0, 0] == np.inf and out[1, 0] == -np.inf and np.isnan(out[2, 0]) and out[3, 0] == 1.0
 
 
-@pytest.mark.parametrize("m,k,n", [(67, 48, 40), (512, 256, 192)])  # one thread; split over threads (csrc thresholds)
+@pytest.mark.parametrize("m,k,n", [(67, 48, 40), (1024, 256, 192)])  # one thread; split over threads (csrc thresholds)
 def test_forward_and_backward_ops_equal_the_bf16_emulation(graph_mode, m, k, n):
     kernels = _kernels_or_skip()
     x, weight, bias, dy = _data(np.random.default_rng(1), m, k, n)
     linear = _Call(kernels.linear_op())(Tensor(x), Tensor(weight), Tensor(bias)).asnumpy()
     assert_emulated(linear, x, weight.T, bias)
-    dx = _Call(kernels.matmul_op())(Tensor(dy), Tensor(weight)).asnumpy()
+    dx, dw, dbias = (t.asnumpy() for t in _Call(kernels.linear_grad_op())(Tensor(dy), Tensor(x), Tensor(weight)))
     assert_emulated(dx, dy, weight)
-    dw = _Call(kernels.matmul_transpose_a_op())(Tensor(dy), Tensor(x)).asnumpy()
     assert_emulated(dw, dy.T, x)
+    np.testing.assert_allclose(dbias, dy.astype(np.float64).sum(0), rtol=0, atol=EMULATION_TOL * np.abs(dy).sum(0).max())
 
 
 def test_bf16_linear_gradients_against_stock_float32(graph_mode):
@@ -142,6 +145,57 @@ def test_bf16_linear_gradients_against_stock_float32(graph_mode):
     np.testing.assert_allclose(ours[2].asnumpy(), dy.sum(0), rtol=1e-5, atol=1e-4)  # dbias is float32
     assert_emulated(ours[0].asnumpy(), dy, weight)
     assert_emulated(ours[1].asnumpy(), dy.T, x)
+
+
+@pytest.mark.parametrize("product", ["scores", "context"])
+def test_bf16_attention_products_against_emulation_and_stock_gradients(graph_mode, product):
+    """The attention's products on the heads' own layout: forward against the emulation for every batch and head, and
+    their bprops' gradients against the float32 cells (transposed copies and BatchMatMul) and the emulation. Batch 4,
+    6 heads of 64, 100 queries, 80 keys: 24 items, split over threads (csrc thresholds)."""
+    kernels = _kernels_or_skip()
+    from src.layers import AttentionContext, AttentionScores
+    rng = np.random.default_rng(4)
+    query = rng.normal(size=(4, 100, 6, 64)).astype(np.float32)
+    key_or_value = rng.normal(size=(4, 80, 6, 64)).astype(np.float32)
+    probs = rng.normal(size=(4, 6, 100, 80)).astype(np.float32)
+    if product == "scores":  # out[b, h] = query[b, :, h] @ key[b, :, h]^T
+        ours, stock, left = kernels.Bf16AttentionScores(), AttentionScores(), query
+        dout = rng.normal(size=(4, 6, 100, 80)).astype(np.float32)
+        item = lambda out, b, h: out[b, h]
+        matrices = lambda b, h: (query[b, :, h], key_or_value[b, :, h].T)
+    else:  # out[b, :, h] = probs[b, h] @ value[b, :, h]
+        ours, stock, left = kernels.Bf16AttentionContext(), AttentionContext(), probs
+        dout = rng.normal(size=(4, 100, 6, 64)).astype(np.float32)
+        item = lambda out, b, h: out[b, :, h]
+        matrices = lambda b, h: (probs[b, h], key_or_value[b, :, h])
+
+    class Weighted(nn.Cell):
+        def __init__(self, cell):
+            super().__init__()
+            self.cell = cell
+
+        def construct(self, a, b, weights):
+            return ops.reduce_sum(self.cell(a, b) * weights)
+
+    out = _Call(ours)(Tensor(left), Tensor(key_or_value)).asnumpy()
+    assert out.shape == dout.shape
+    for b in range(4):
+        for h in range(6):
+            assert_emulated(item(out, b, h), *matrices(b, h))
+    grad = ops.GradOperation(get_all=True)
+    inputs = [Tensor(t) for t in (left, key_or_value, dout)]
+    mine = [g.asnumpy() for g in grad(Weighted(ours))(*inputs)[:2]]
+    theirs = [g.asnumpy() for g in grad(Weighted(stock))(*inputs)[:2]]
+    for name, m, t in zip(("left", "right"), mine, theirs):
+        assert m.shape == t.shape and relative_error(m, t) < FP32_REL_TOL, name
+    a, b = matrices(1, 2)
+    d = item(dout, 1, 2)
+    if product == "scores":  # dquery = dout @ key, dkey = dout^T @ query
+        assert_emulated(mine[0][1, :, 2], d, b.T)
+        assert_emulated(mine[1][1, :, 2], d.T, a)
+    else:  # dprobs = dout @ value^T, dvalue = probs^T @ dout
+        assert_emulated(mine[0][1, 2], d, b.T)
+        assert_emulated(mine[1][1, :, 2], a.T, d)
 
 
 def test_dense_bfloat16_on_cpu_tracks_float32_dense(graph_mode):
