@@ -6,7 +6,7 @@
 // memory-bound (read parameter, moments and gradient, write the first three) and here runs once, on all cores, with
 // the clipping factor folded in instead of a separate multiply over every gradient.
 //
-// AOT signature as in bf16_gemm.cc; all tensors float32, work split over std::threads (csrc/parallel.h).
+// AOT signature as in bf16_gemm.cc; all tensors float32, work split over the threads of csrc/parallel.h.
 //   ErnieAdamWeightDecay (param [N], m [N], v [N], grad [N], hyper [6]) -> done [1]
 //     hyper = (learning rate, beta1, beta2, eps, weight decay, gradient factor). param, m and v are updated in place
 //     (the Python side declares them written, as ops.Assign's variable); done is 0. MindSpore's AdamWeightDecay rule,
@@ -25,7 +25,7 @@ using ernie::WorkerCount;
 
 namespace {
 
-// Elements per thread below which a thread start (tens of microseconds) costs more than it saves.
+// Elements per thread below which handing work to another thread costs more than it saves.
 constexpr int64_t kMinChunk = 1 << 16;
 
 ERNIE_VECTOR_CLONES void AdamWeightDecayRange(float *param, float *m, float *v, const float *grad, int64_t begin,

@@ -4,7 +4,7 @@
 // Why: MindSpore 2.10's CPU MatMul has no bf16 kernel (and its fp16 is slower than fp32), while the bundled oneDNN's
 // dnnl_gemm_bf16bf16f32 runs at about twice dnnl_sgemm's speed on a CPU with AVX512_BF16 (AMX where present).
 // That library's plain GEMM entry points run on the calling thread only, so each GEMM here is split by output rows
-// over a few std::threads (csrc/parallel.h).
+// over a pool of threads (csrc/parallel.h).
 //
 // Every function has MindSpore's AOT signature (see mindspore.ops.Custom, func_type="aot"):
 //   int f(int nparam, void **params, int *ndims, int64_t **shapes, const char **dtypes, void *stream, void *extra)
@@ -88,15 +88,16 @@ using Bf16Buffer = std::unique_ptr<uint16_t[]>;  // not a std::vector, which wou
 Bf16Buffer ToBf16All(const float *source, int64_t n) {
   Bf16Buffer out(new uint16_t[n]);
   uint16_t *target = out.get();
-  // A thread start costs about as much as converting 64k values: small tensors stay on the calling thread.
+  // Handing work to another thread costs about as much as converting tens of thousands of values: small tensors stay
+  // on the calling thread.
   ParallelRange(n, 65536, [&](int, int64_t begin, int64_t end) {
     ToBf16Range(source + begin, target + begin, end - begin);
   });
   return out;
 }
 
-// Parts for a GEMM with M rows of C: at least 16 rows and 2^22 multiply-adds each, so that a thread start stays small
-// next to its share.
+// Parts for a GEMM with M rows of C: at least 16 rows and 2^22 multiply-adds each, so that handing a share to another
+// thread costs little next to the share.
 int GemmParts(int64_t M, int64_t N, int64_t K) {
   return static_cast<int>(std::max<int64_t>(1, std::min<int64_t>({WorkerCount(), M / 16, M * N * K >> 22})));
 }
@@ -157,7 +158,8 @@ extern "C" int ErnieBf16LinearGrad(int nparam, void **params, int *ndims, int64_
   const int64_t M = shapes[0][0], N = shapes[0][1], K = shapes[1][1];
   if (shapes[1][0] != M || shapes[2][0] != N || shapes[2][1] != K) return 1;
   const float *dy = static_cast<const float *>(params[0]);
-  float *dx = static_cast<float *>(params[3]), *dw = static_cast<float *>(params[4]), *db = static_cast<float *>(params[5]);
+  float *dx = static_cast<float *>(params[3]), *dw = static_cast<float *>(params[4]);
+  float *db = static_cast<float *>(params[5]);
   // Each row of dy is rounded and added to the bias gradient while in cache; each part sums its rows, then the parts
   // are added in order.
   const Bf16Buffer dy16(new uint16_t[M * N]);

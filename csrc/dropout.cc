@@ -6,7 +6,7 @@
 // element's keep bit is a hash of (seed, call number, index): no generator state, vectorised, and the same masks in
 // every run that makes the same calls in the same order.
 //
-// AOT signature as in bf16_gemm.cc; work split over std::threads (csrc/parallel.h).
+// AOT signature as in bf16_gemm.cc; work split over the threads of csrc/parallel.h.
 //   ErnieDropout     (x [N] float32, keep [1] int32 = keep probability * 2^24) -> y [N] float32, mask [N] uint8
 //   ErnieDropoutGrad (dy [N] float32, mask [N] uint8, keep [1] int32)          -> dx [N] float32
 // y = x * mask / keep, dx = dy * mask / keep. The seed (0 until set) and the call number (counting ErnieDropout

@@ -4,7 +4,7 @@
 // [1024, 768] activations on a 2-core AMD EPYC (bench/layernorm_probe.py: 3.1 ms / 14 ms vs 0.12 ms / 0.67 ms, minimum
 // of 60 calls), and an ERNIE-base training step runs 25 of each.
 //
-// AOT signature as in bf16_gemm.cc; rows are split over a few std::threads (csrc/parallel.h), at least 8 each.
+// AOT signature as in bf16_gemm.cc; rows are split over the threads of csrc/parallel.h, at least 8 each.
 //   ErnieLayerNorm     (x [R,H], gamma [H], beta [H], eps [1])                  -> y [R,H], mean [R], rstd [R]
 //   ErnieLayerNormGrad (dy [R,H], x [R,H], gamma [H], mean [R], rstd [R])      -> dx [R,H], dgamma [H], dbeta [H]
 // y = (x - mean) * rstd * gamma + beta with rstd = 1 / sqrt(var + eps) (biased variance, two passes over the row);

@@ -13,6 +13,7 @@ Tests that run the kernels skip where the CPU lacks AVX512_BF16 or the library c
 """
 import json
 import os
+import subprocess
 import sys
 
 import numpy as np
@@ -122,7 +123,8 @@ def test_forward_and_backward_ops_equal_the_bf16_emulation(graph_mode, m, k, n):
     dx, dw, dbias = (t.asnumpy() for t in _Call(kernels.linear_grad_op())(Tensor(dy), Tensor(x), Tensor(weight)))
     assert_emulated(dx, dy, weight)
     assert_emulated(dw, dy.T, x)
-    np.testing.assert_allclose(dbias, dy.astype(np.float64).sum(0), rtol=0, atol=EMULATION_TOL * np.abs(dy).sum(0).max())
+    np.testing.assert_allclose(dbias, dy.astype(np.float64).sum(0), rtol=0,
+                               atol=EMULATION_TOL * np.abs(dy).sum(0).max())
 
 
 def test_bf16_linear_gradients_against_stock_float32(graph_mode):
@@ -550,3 +552,47 @@ def test_bfloat16_fine_tuning_from_the_cli_serves_in_float32(tmp_path, graph_mod
     assert predictor.backend.cell.model.ernie.config.compute_dtype == "float32"
     assert not predictor.backend.cell.model.ernie.embeddings.LayerNorm.fused  # training used it, serving does not
     assert predictor.predict([{"text": "好"}])[0]["label"] in ("negative", "positive")
+
+
+POOL_PROGRAM = r"""
+#include "parallel.h"
+#include <atomic>
+#include <cstdio>
+#include <sys/wait.h>
+int main() {
+  std::atomic<long> sum{0};
+  auto add = [&](int part, int parts) { sum += part + 1; };
+  for (int i = 0; i < 2000; ++i) ernie::Parallel(3, add);  // parts 0, 1, 2 add 1 + 2 + 3
+  std::printf("regions %ld\n", sum.exchange(0));
+  std::thread other([&] { for (int i = 0; i < 2000; ++i) ernie::Parallel(3, add); });
+  for (int i = 0; i < 2000; ++i) ernie::Parallel(3, add);
+  other.join();
+  std::printf("concurrent %ld\n", sum.exchange(0));
+  ernie::Parallel(3, [&](int, int) { ernie::Parallel(3, add); });
+  std::printf("nested %ld\n", sum.exchange(0));
+  std::fflush(stdout);  // or the child would print the parent's buffered lines again
+  if (fork() == 0) {
+    for (int i = 0; i < 100; ++i) ernie::Parallel(3, add);
+    std::printf("forked %ld\n", sum.load());
+    return 0;
+  }
+  wait(nullptr);
+  return 0;
+}
+"""
+
+
+def test_worker_pool_runs_every_part_once(tmp_path, monkeypatch):
+    """csrc/parallel.h's pool with 3 workers: every part of 2,000 regions runs exactly once, also with two callers at
+    once (one of them falls back to new threads), a region inside a region, and in a forked child (where the pool's
+    threads do not exist)."""
+    _library_or_skip()
+    source = tmp_path / "pool.cc"
+    source.write_text(POOL_PROGRAM)
+    program = tmp_path / "pool"
+    subprocess.run(["g++", "-O2", "-std=c++17", "-pthread", f"-I{os.path.join(REPO, 'csrc')}", str(source), "-o",
+                    str(program)], check=True, capture_output=True, timeout=120)
+    done = subprocess.run([str(program)], capture_output=True, text=True, timeout=60,
+                          env=dict(os.environ, ERNIE_KERNEL_THREADS="3"))
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split("\n") == ["regions 12000", "concurrent 24000", "nested 18", "forked 600", ""]
