@@ -12,12 +12,13 @@ _CPU_KERNELS = {"fused": False}
 
 
 def use_fused_cpu_kernels(enabled=True):
-    """Opt-in, off by default: ``LayerNorm`` and ``dropout`` cells built afterwards on CPU run the fused float32 custom
-    kernels of ``src.kernels`` (forward and backward). MindSpore 2.10's CPU LayerNorm and its gradient take about 5x
-    and 8x the fused kernel's time on ERNIE-base activations; its Dropout takes 0.19 s of a bf16 training step and
-    draws different masks from run to run even with a fixed seed, where the fused one's follow the training's seed
-    and step. Building such a cell raises ``KernelUnavailable`` where g++ cannot build the kernels. Export such a
-    model by building it again with this off: the parameters are the same."""
+    """Opt-in, off by default: ``LayerNorm``, ``Softmax`` and ``dropout`` cells built afterwards on CPU run the fused
+    float32 custom kernels of ``src.kernels`` (forward and backward). MindSpore 2.10's CPU LayerNorm and its gradient
+    take about 5x and 8x the fused kernel's time on ERNIE-base activations; its Dropout takes 0.19 s of a bf16
+    training step and draws different masks from run to run even with a fixed seed, where the fused one's follow the
+    training's seed and step; the fused softmax keeps one score-sized tensor per attention layer for its backward
+    where exp(log_softmax) keeps two. Building such a cell raises ``KernelUnavailable`` where g++ cannot build the
+    kernels. Export such a model by building it again with this off: the parameters are the same."""
     _CPU_KERNELS["fused"] = bool(enabled)
 
 
@@ -31,6 +32,27 @@ def dropout(p):
         from .kernels.dropout import FusedDropout
         return FusedDropout(p)
     return nn.Dropout(p=p)
+
+
+class Softmax(nn.Cell):
+    """Softmax over the last axis (float32): the fused CPU kernel after ``use_fused_cpu_kernels()``, whose backward
+    needs only its output. Otherwise, in training, exp(log_softmax): the softmax within float32 rounding, but
+    MindSpore's CPU Softmax holds about five score-sized tensors per attention layer until the backward pass and these
+    ops two (ERNIE-base, batch 8 x 512: 3.5 GB less); in inference the single, faster Softmax kernel."""
+
+    def __init__(self):
+        super().__init__()
+        self.fused = _fused_on_cpu()
+        if self.fused:
+            from .kernels.softmax import FusedSoftmax
+            self.softmax = FusedSoftmax()
+
+    def construct(self, x):
+        if self.fused:
+            return self.softmax(x)
+        if self.training:
+            return ops.exp(ops.log_softmax(x, -1))
+        return ops.softmax(x, -1)
 
 
 def _normal(shape, sigma):

@@ -77,14 +77,15 @@ class _Call(nn.Cell):
 
 
 class _Weighted(nn.Cell):
-    """sum(net(*inputs) * weights): its gradient with respect to the output is ``weights``."""
+    """Called as ``(*inputs, weights)``: sum(net(*inputs) * weights), whose gradient with respect to the net's output
+    is ``weights``."""
 
     def __init__(self, net):
         super().__init__()
         self.net = net
 
-    def construct(self, x, weight, bias, weights):
-        return ops.reduce_sum(self.net(x, weight, bias) * weights)
+    def construct(self, *inputs):
+        return ops.reduce_sum(self.net(*inputs[:-1]) * inputs[-1])
 
 
 def _data(rng, m=67, k=48, n=40):
@@ -171,14 +172,6 @@ def test_bf16_attention_products_against_emulation_and_stock_gradients(graph_mod
         item = lambda out, b, h: out[b, :, h]
         matrices = lambda b, h: (probs[b, h], key_or_value[b, :, h])
 
-    class Weighted(nn.Cell):
-        def __init__(self, cell):
-            super().__init__()
-            self.cell = cell
-
-        def construct(self, a, b, weights):
-            return ops.reduce_sum(self.cell(a, b) * weights)
-
     out = _Call(ours)(Tensor(left), Tensor(key_or_value)).asnumpy()
     assert out.shape == dout.shape
     for b in range(4):
@@ -186,8 +179,8 @@ def test_bf16_attention_products_against_emulation_and_stock_gradients(graph_mod
             assert_emulated(item(out, b, h), *matrices(b, h))
     grad = ops.GradOperation(get_all=True)
     inputs = [Tensor(t) for t in (left, key_or_value, dout)]
-    mine = [g.asnumpy() for g in grad(Weighted(ours))(*inputs)[:2]]
-    theirs = [g.asnumpy() for g in grad(Weighted(stock))(*inputs)[:2]]
+    mine = [g.asnumpy() for g in grad(_Weighted(ours))(*inputs)[:2]]
+    theirs = [g.asnumpy() for g in grad(_Weighted(stock))(*inputs)[:2]]
     for name, m, t in zip(("left", "right"), mine, theirs):
         assert m.shape == t.shape and relative_error(m, t) < FP32_REL_TOL, name
     a, b = matrices(1, 2)
@@ -319,6 +312,45 @@ def test_fused_layer_norm_against_definition_and_stock_op(graph_mode):
         scale = np.abs(reference).max()
         assert np.abs(mine - reference).max() < 2e-5 * scale, name
         assert np.abs(mine - theirs).max() < 2e-5 * scale, name
+
+
+def test_fused_softmax_against_float64_and_stock(graph_mode):
+    """[4, 3, 50, 128] scores with a masking bias of -10000 on some keys and large offsets (1,800 rows: split over
+    threads): the output within 1e-6 absolute of the float64 softmax (each exp is within 1 ulp) and of ops.softmax,
+    masked entries exactly 0, rows summing to 1 within 1e-6; the gradient within 1e-6 (relative to its largest value)
+    of the float64 one, and off exp(log_softmax)'s automatic gradient by no more than that one is off float64 (plus
+    1e-6); a NaN makes its row NaN."""
+    _library_or_skip()
+    from src.kernels.softmax import FusedSoftmax
+    rng = np.random.default_rng(6)
+    x = rng.normal(scale=3.0, size=(4, 3, 50, 128)).astype(np.float32)
+    x[..., 100:] -= 10000.0
+    x[0, 0] += 500.0
+    dy = rng.normal(size=x.shape).astype(np.float32)
+    shifted = np.exp(x.astype(np.float64) - x.max(-1, keepdims=True))
+    reference = shifted / shifted.sum(-1, keepdims=True)
+    reference_grad = reference * (dy - (dy * reference).sum(-1, keepdims=True))
+
+    class ExpLogSoftmax(nn.Cell):
+        def construct(self, scores):
+            return ops.exp(ops.log_softmax(scores, -1))
+
+    fused = FusedSoftmax()
+    y = _Call(fused)(Tensor(x)).asnumpy()
+    assert np.abs(y - reference).max() < 1e-6 and np.all(y[..., 100:] == 0)
+    assert np.abs(y - ops.softmax(Tensor(x), -1).asnumpy()).max() < 1e-6
+    assert np.abs(y.sum(-1) - 1).max() < 1e-6
+    grad = ops.GradOperation()
+    ours = grad(_Weighted(fused))(Tensor(x), Tensor(dy)).asnumpy()
+    stock = grad(_Weighted(ExpLogSoftmax()))(Tensor(x), Tensor(dy)).asnumpy()
+    scale = np.abs(reference_grad).max()
+    assert np.abs(ours - reference_grad).max() < 1e-6 * scale
+    # exp(log_softmax)'s own gradient is off the float64 one by 5.5e-6 of the scale here: ours may differ
+    # from it by that much, no more.
+    assert np.abs(ours - stock).max() <= np.abs(stock - reference_grad).max() + 1e-6 * scale
+    x[1, 2, 7, 3] = np.nan
+    y = _Call(fused)(Tensor(x)).asnumpy()
+    assert np.all(np.isnan(y[1, 2, 7])) and not np.isnan(y[1, 2, 6]).any()
 
 
 def test_fused_layer_norm_handles_rows_fewer_than_threads(graph_mode):

@@ -43,7 +43,6 @@ class Bf16Linear(nn.Cell):
         return self.linear_grad(dout, x, weight)
 
 
-
 def heads_nt_op():
     """``(a [B,S,H,d], b [B,T,H,d]) -> [B,H,S,T]``: ``bf16(a) @ bf16(b)^T`` for each batch and head."""
     return aot_op("ErnieBf16HeadsNT", lambda a, b: [a[0], a[2], a[1], b[1]], lambda a, b: a)
