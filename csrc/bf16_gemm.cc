@@ -12,6 +12,8 @@
 //   ErnieBf16Linear     (x [M,K], w [N,K], b [N])   -> y [M,N] = bf16(x) @ bf16(w)^T + b
 //   ErnieBf16LinearGrad (dy [M,N], x [M,K], w [N,K]) -> dx [M,K] = bf16(dy) @ bf16(w), dw [N,K] = bf16(dy)^T @ bf16(x),
 //                                                       db [N] = sum of dy's rows (float32)
+//   ErnieBf16LinearRelu     (x, w, b)      -> max(ErnieBf16Linear(x, w, b), 0)
+//   ErnieBf16LinearReluGrad (dy, y, x, w)  -> ErnieBf16LinearGrad(dy * (y > 0), x, w), y being the forward's output
 //   ErnieBf16HeadsNT, ErnieBf16ItemsNN, ErnieBf16ItemsTN: the attention's products, below.
 // Inputs are rounded to bf16 to nearest-even (with the CPU's VCVTNEPS2BF16 where it has AVX512_BF16, which also
 // flushes float32 subnormals to zero); products are accumulated in fp32 by oneDNN. The gradient operator rounds dy
@@ -82,6 +84,17 @@ ERNIE_VECTOR_CLONES void AddTo(const float *values, float *sums, int64_t n) {
   for (int64_t i = 0; i < n; ++i) sums[i] += values[i];
 }
 
+ERNIE_VECTOR_CLONES void Relu(float *values, int64_t n) {
+#pragma omp simd
+  for (int64_t i = 0; i < n; ++i) values[i] = values[i] > 0.0f ? values[i] : 0.0f;
+}
+
+// out = dy where y > 0, else 0.
+ERNIE_VECTOR_CLONES void MaskNonPositive(const float *dy, const float *y, float *out, int64_t n) {
+#pragma omp simd
+  for (int64_t i = 0; i < n; ++i) out[i] = y[i] > 0.0f ? dy[i] : 0.0f;
+}
+
 using Bf16Buffer = std::unique_ptr<uint16_t[]>;  // not a std::vector, which would write zeros first
 
 // A bf16 copy of n floats, converted with all workers.
@@ -128,8 +141,10 @@ int Gemm(char transa, char transb, int64_t M, int64_t N, int64_t K, const uint16
 
 }  // namespace
 
-extern "C" int ErnieBf16Linear(int nparam, void **params, int *ndims, int64_t **shapes, const char **dtypes,
-                               void *stream, void *extra) {
+namespace {
+
+// y = bf16(x) @ bf16(w)^T + b, then max(y, 0) when relu (params: x, w, b, y).
+int Linear(int nparam, void **params, int *ndims, int64_t **shapes, const char **dtypes, bool relu) {
   if (nparam != 4 || !AllFloat32(nparam, dtypes) || ndims[0] != 2 || ndims[1] != 2 || ndims[2] != 1) return 1;
   const int64_t M = shapes[0][0], K = shapes[0][1], N = shapes[1][0];
   if (shapes[1][1] != K || shapes[2][0] != N) return 1;
@@ -146,29 +161,43 @@ extern "C" int ErnieBf16Linear(int nparam, void **params, int *ndims, int64_t **
     // the GEMM adds to it (beta = 1).
     for (int64_t row = begin; row < end; ++row) std::memcpy(out + row * N, bias, N * sizeof(float));
     status[part] = GemmRows('N', 'T', M, N, K, x.get(), w.get(), out, true, begin, end);
+    if (relu) Relu(out + begin * N, (end - begin) * N);
   });
   for (int s : status)
     if (s != 0) return 2 + s;
   return 0;
 }
 
-extern "C" int ErnieBf16LinearGrad(int nparam, void **params, int *ndims, int64_t **shapes, const char **dtypes,
-                                   void *stream, void *extra) {
-  if (nparam != 6 || !AllFloat32(nparam, dtypes) || ndims[0] != 2 || ndims[1] != 2 || ndims[2] != 2) return 1;
-  const int64_t M = shapes[0][0], N = shapes[0][1], K = shapes[1][1];
-  if (shapes[1][0] != M || shapes[2][0] != N || shapes[2][1] != K) return 1;
+// dx, dw and db of Linear from dy (params: dy, [y when relu,] x, w, dx, dw, db); with relu, dy is first zeroed where
+// y is not positive (ReLU's gradient, taken from its output).
+int LinearGrad(int nparam, void **params, int *ndims, int64_t **shapes, const char **dtypes, bool relu) {
+  const int inputs = relu ? 4 : 3;
+  if (nparam != inputs + 3 || !AllFloat32(nparam, dtypes)) return 1;
+  for (int i = 0; i < inputs + 2; ++i)
+    if (ndims[i] != 2) return 1;
+  const int64_t M = shapes[0][0], N = shapes[0][1];
+  const int x_index = inputs - 2, w_index = inputs - 1;
+  const int64_t K = shapes[x_index][1];
+  if (shapes[x_index][0] != M || shapes[w_index][0] != N || shapes[w_index][1] != K) return 1;
+  if (relu && (shapes[1][0] != M || shapes[1][1] != N)) return 1;
   const float *dy = static_cast<const float *>(params[0]);
-  float *dx = static_cast<float *>(params[3]), *dw = static_cast<float *>(params[4]);
-  float *db = static_cast<float *>(params[5]);
-  // Each row of dy is rounded and added to the bias gradient while in cache; each part sums its rows, then the parts
-  // are added in order.
+  const float *y = relu ? static_cast<const float *>(params[1]) : nullptr;
+  float *dx = static_cast<float *>(params[inputs]), *dw = static_cast<float *>(params[inputs + 1]);
+  float *db = static_cast<float *>(params[inputs + 2]);
+  // Each row of dy is masked, rounded and added to the bias gradient while in cache; each part sums its rows, then
+  // the parts are added in order.
   const Bf16Buffer dy16(new uint16_t[M * N]);
   std::vector<std::vector<float>> partial_sums(WorkerCount());
   const int parts = ParallelRange(M, std::max<int64_t>(1, 65536 / N), [&](int part, int64_t begin, int64_t end) {
     std::vector<float> &sums = partial_sums[part];
     sums.assign(N, 0.0f);
+    std::vector<float> masked(relu ? N : 0);
     for (int64_t row = begin; row < end; ++row) {
       const float *values = dy + row * N;
+      if (relu) {
+        MaskNonPositive(values, y + row * N, masked.data(), N);
+        values = masked.data();
+      }
       ToBf16Range(values, dy16.get() + row * N, N);
       AddTo(values, sums.data(), N);
     }
@@ -176,10 +205,32 @@ extern "C" int ErnieBf16LinearGrad(int nparam, void **params, int *ndims, int64_
   std::copy(partial_sums[0].begin(), partial_sums[0].end(), db);
   for (int part = 1; part < parts; ++part)
     for (int64_t j = 0; j < N; ++j) db[j] += partial_sums[part][j];
-  const Bf16Buffer x = ToBf16All(static_cast<const float *>(params[1]), M * K);
-  const Bf16Buffer w = ToBf16All(static_cast<const float *>(params[2]), N * K);
+  const Bf16Buffer x = ToBf16All(static_cast<const float *>(params[x_index]), M * K);
+  const Bf16Buffer w = ToBf16All(static_cast<const float *>(params[w_index]), N * K);
   const int status = Gemm('N', 'N', M, K, N, dy16.get(), w.get(), dx);
   return status != 0 ? status : Gemm('T', 'N', N, K, M, dy16.get(), x.get(), dw);
+}
+
+}  // namespace
+
+extern "C" int ErnieBf16Linear(int nparam, void **params, int *ndims, int64_t **shapes, const char **dtypes,
+                               void *stream, void *extra) {
+  return Linear(nparam, params, ndims, shapes, dtypes, false);
+}
+
+extern "C" int ErnieBf16LinearRelu(int nparam, void **params, int *ndims, int64_t **shapes, const char **dtypes,
+                                   void *stream, void *extra) {
+  return Linear(nparam, params, ndims, shapes, dtypes, true);
+}
+
+extern "C" int ErnieBf16LinearGrad(int nparam, void **params, int *ndims, int64_t **shapes, const char **dtypes,
+                                   void *stream, void *extra) {
+  return LinearGrad(nparam, params, ndims, shapes, dtypes, false);
+}
+
+extern "C" int ErnieBf16LinearReluGrad(int nparam, void **params, int *ndims, int64_t **shapes, const char **dtypes,
+                                       void *stream, void *extra) {
+  return LinearGrad(nparam, params, ndims, shapes, dtypes, true);
 }
 
 // The attention's per-(batch, head) products, reading and writing the heads where the projections put them: a

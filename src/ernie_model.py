@@ -20,7 +20,7 @@ import mindspore as ms
 from mindspore import Tensor, nn, ops
 
 from .fileio import read_json, write_text
-from .layers import AttentionContext, AttentionScores, Dense, Embedding, LayerNorm, Softmax, activation, dropout
+from .layers import AttentionContext, AttentionScores, Dense, Embedding, LayerNorm, Softmax, dropout
 
 _DTYPES = {"float32": ms.float32, "float16": ms.float16, "bfloat16": ms.bfloat16}
 _ACTIVATIONS = ("relu", "gelu", "gelu_new", "tanh")
@@ -320,11 +320,11 @@ class ErnieAttention(nn.Cell):
 class ErnieIntermediate(nn.Cell):
     def __init__(self, config, dtype):
         super().__init__()
-        self.dense = Dense(config.hidden_size, config.intermediate_size, config.initializer_range, dtype)
-        self.intermediate_act_fn = activation(config.hidden_act)
+        self.dense = Dense(config.hidden_size, config.intermediate_size, config.initializer_range, dtype,
+                           activation_name=config.hidden_act)
 
     def construct(self, hidden_states):
-        return self.intermediate_act_fn(self.dense(hidden_states))
+        return self.dense(hidden_states)
 
 
 class ErnieOutput(nn.Cell):

@@ -123,32 +123,39 @@ def _bf16_on_cpu(compute_dtype):
 
 
 class Dense(nn.Dense):
-    """``nn.Dense`` computing in ``compute_dtype`` and returning float32 (LayerNorm and softmax stay float32).
+    """``nn.Dense`` computing in ``compute_dtype`` and returning float32 (LayerNorm and softmax stay float32), followed
+    by the activation named ``activation_name`` (one of ``activation``'s names) when given.
 
     bfloat16 on CPU (opt-in; float32 is the default) runs the bf16 GEMM custom operators of ``src.kernels`` (oneDNN,
-    fp32 accumulation) with float32 parameters: MindSpore 2.10's CPU MatMul has no bf16 kernel. Raises
-    ``src.kernels.build.KernelUnavailable`` with the reason where the CPU lacks AVX512_BF16 or g++ cannot build them.
+    fp32 accumulation) with float32 parameters: MindSpore 2.10's CPU MatMul has no bf16 kernel; a ReLU then runs
+    inside them. Raises ``src.kernels.build.KernelUnavailable`` with the reason where the CPU lacks AVX512_BF16 or g++
+    cannot build them.
     """
 
-    def __init__(self, in_channels, out_channels, sigma=0.02, compute_dtype=ms.float32):
+    def __init__(self, in_channels, out_channels, sigma=0.02, compute_dtype=ms.float32, activation_name=None):
         super().__init__(in_channels, out_channels, weight_init=_normal((out_channels, in_channels), sigma),
                          bias_init="zeros")
         self.compute_dtype = compute_dtype
         cpu_bf16 = _bf16_on_cpu(compute_dtype)
         self.reduced = compute_dtype != ms.float32 and not cpu_bf16
+        fused_relu = cpu_bf16 and activation_name == "relu"
         if cpu_bf16:
             from .kernels.bf16_matmul import Bf16Linear
-            self.linear = Bf16Linear()
+            self.linear = Bf16Linear(relu=fused_relu)
         else:
             self.linear = _Linear()
+        self.activation_fn = activation(activation_name) if activation_name and not fused_relu else None
 
     def construct(self, x):
         if self.reduced:
-            out = super().construct(ops.cast(x, self.compute_dtype))
-            return ops.cast(out, ms.float32)
-        shape = x.shape
-        out = self.linear(ops.reshape(x, (-1, shape[-1])), self.weight, self.bias)
-        return ops.reshape(out, shape[:-1] + (out.shape[-1],))
+            out = ops.cast(super().construct(ops.cast(x, self.compute_dtype)), ms.float32)
+        else:
+            shape = x.shape
+            out = self.linear(ops.reshape(x, (-1, shape[-1])), self.weight, self.bias)
+            out = ops.reshape(out, shape[:-1] + (out.shape[-1],))
+        if self.activation_fn is not None:
+            out = self.activation_fn(out)
+        return out
 
 
 def swap_axes_1_2(x):
