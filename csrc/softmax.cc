@@ -3,7 +3,7 @@
 //
 // Why: the attention's softmax in training was exp(log_softmax) (MindSpore's CPU Softmax keeps about five
 // score-sized tensors per layer for its backward), which keeps two score-sized tensors per layer and takes about
-// 50 ms of an ERNIE-base bf16 training step in LogSoftmax, Exp and their gradients (bench/profile_step.py). This
+// 40 ms of an ERNIE-base bf16 training step in LogSoftmax, Exp and their gradients (bench/profile_step.py). This
 // backward needs only the output: one tensor per layer.
 //
 // AOT signature as in bf16_gemm.cc; rows are split over the threads of csrc/parallel.h.
