@@ -329,7 +329,7 @@ def test_fused_layer_norm_against_definition_and_stock_op(graph_mode):
 
 
 def test_fused_softmax_against_float64_and_stock(graph_mode):
-    """[4, 3, 50, 128] scores with a masking bias of -10000 on some keys and large offsets (1,800 rows: split over
+    """[4, 3, 50, 128] scores with a masking bias of -10000 on some keys and large offsets (600 rows: split over
     threads): the output within 1e-6 absolute of the float64 softmax (each exp is within 1 ulp) and of ops.softmax,
     masked entries exactly 0, rows summing to 1 within 1e-6; the gradient within 1e-6 (relative to its largest value)
     of the float64 one, and off exp(log_softmax)'s automatic gradient by no more than that one is off float64 (plus
@@ -628,10 +628,10 @@ int main() {
 """
 
 
-def test_worker_pool_runs_every_part_once(tmp_path, monkeypatch):
-    """csrc/parallel.h's pool with 3 workers: every part of 2,000 regions runs exactly once, also with two callers at
-    once (one of them falls back to new threads), a region inside a region, and in a forked child (where the pool's
-    threads do not exist)."""
+def test_worker_pool_runs_every_part_once(tmp_path):
+    """csrc/parallel.h with 3 threads (the caller and two in the pool): every part of 2,000 regions runs exactly once,
+    also with two callers at once (one of them falls back to new threads), a region inside a region, and in a forked
+    child (where the pool's threads do not exist)."""
     _library_or_skip()
     source = tmp_path / "pool.cc"
     source.write_text(POOL_PROGRAM)
