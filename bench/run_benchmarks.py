@@ -10,9 +10,9 @@ reason in the table.
 
 Each of training and inference runs in float32 and in bfloat16 (ours: ``compute_dtype="bfloat16"``, the bf16 GEMM custom
 operators of src/kernels, skipped with the reason on a CPU without AVX512_BF16; torch: ``torch.autocast``); ours also in
-float32 with the fused CPU kernels (``ms-*-fused``: LayerNorm and dropout, and AdamWeightDecay with the clipping in
-training; the bf16 rows use them too). Every MindSpore row is also compared with torch's best mode on this CPU
-(``torch-*-best``: the faster of its fp32 and bf16 rows). The CPU model and its ISA flags that decide these speeds
+float32 with the fused CPU kernels (``ms-*-fused``: LayerNorm, softmax and dropout, and AdamWeightDecay with the
+clipping in training; the bf16 rows use them too). Every MindSpore row is also compared with torch's best mode on this
+CPU (``torch-*-best``: the faster of its fp32 and bf16 rows). The CPU model and its ISA flags that decide these speeds
 (avx512f, avx512_bf16, amx_bf16, amx_int8) are in the JSON and the table header. ``train`` and ``infer`` need no
 data files (the export row writes a vocabulary of the model's size when ``--vocab_file`` is missing); ``tokenize``
 and ``e2e`` need ``--vocab_file`` and ``--text_file``.

@@ -117,7 +117,8 @@ def torch_setup(threads):
 
 def ms_train_step(args, compute_dtype="float32", fused_kernels=False):
     """Our fine-tuning step and one random batch for it: ``(call, batch)`` where ``call(*batch)`` trains one step
-    and returns ``(loss, ...)``; ``fused_kernels``: the fused LayerNorm, dropout and AdamWeightDecay CPU operators."""
+    and returns ``(loss, ...)``; ``fused_kernels``: the fused LayerNorm, softmax, dropout and AdamWeightDecay CPU
+    operators."""
     config = ms_setup(args, compute_dtype, fused_kernels)
     from mindspore import Tensor
     from src.heads import ErnieForSequenceClassification

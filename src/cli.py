@@ -64,9 +64,10 @@ FLAGS = {
                                   "beside the weights, else base)", default=""),
     "compute_dtype": _flag(["--compute_dtype"], "dtype of the matrix multiplications (default: the config's)",
                            default=None, choices=["float32", "float16", "bfloat16"]),
-    "fused_cpu_kernels": _bool(["--fused_cpu_kernels"], "CPU: the fused LayerNorm, dropout and AdamWeightDecay "
-                                                        "custom operators of src/kernels (default: true with "
-                                                        "--compute_dtype bfloat16 on CPU, else false)", default=None),
+    "fused_cpu_kernels": _bool(["--fused_cpu_kernels"], "CPU: the fused LayerNorm, softmax, dropout and "
+                                                        "AdamWeightDecay custom operators of src/kernels (default: "
+                                                        "true with --compute_dtype bfloat16 on CPU, else false)",
+                               default=None),
     "vocab_file": _flag(["--vocab_file", "--vocab_file_path", "--vocab_path"],
                         "vocab.txt (default: the one beside the weights)", default=""),
     "load_pretrain_checkpoint_path": _flag(["--load_pretrain_checkpoint_path", "--load_checkpoint_path"],
@@ -260,8 +261,8 @@ def model_config_and_tokenizer(config, vocab_file, weights_path, compute_dtype, 
 
 def fused_cpu_kernels(requested, device_target, compute_dtype):
     """``--fused_cpu_kernels`` (None: on for bfloat16 on CPU, whose bf16 GEMMs need the same library): switches the
-    fused LayerNorm and dropout on or off for the models built afterwards and returns whether the training uses the
-    fused AdamWeightDecay. Raises ValueError (with the reason) off CPU or where the kernels cannot be built."""
+    fused LayerNorm, softmax and dropout on or off for the models built afterwards and returns whether the training
+    uses the fused AdamWeightDecay. Raises ValueError (with the reason) off CPU or where the kernels cannot be built."""
     enabled = (compute_dtype == "bfloat16" and device_target == "CPU") if requested is None else requested
     if enabled:
         if device_target != "CPU":
@@ -271,7 +272,8 @@ def fused_cpu_kernels(requested, device_target, compute_dtype):
             kernel_library()
         except KernelUnavailable as err:
             raise ValueError(f"--fused_cpu_kernels: {err}") from None
-        logging.getLogger(__name__).info("fused CPU kernels: LayerNorm, dropout and AdamWeightDecay (src/kernels)")
+        logging.getLogger(__name__).info("fused CPU kernels: LayerNorm, softmax, dropout and AdamWeightDecay "
+                                         "(src/kernels)")
     use_fused_cpu_kernels(enabled)
     return enabled
 

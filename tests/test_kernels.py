@@ -1,5 +1,5 @@
-"""The custom CPU operators (csrc/ through src/kernels: bf16 GEMMs, fused LayerNorm, dropout and AdamWeightDecay)
-against independent references.
+"""The custom CPU operators (csrc/ through src/kernels: bf16 GEMMs, fused LayerNorm, softmax, dropout and
+AdamWeightDecay, the thread pool) against independent references.
 
 Tolerances, stated once:
 * against a numpy emulation (inputs rounded to bf16 to nearest-even, products summed in float64): every element within
