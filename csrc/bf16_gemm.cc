@@ -22,6 +22,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
+#include <functional>
 #include <memory>
 #include <vector>
 
@@ -109,10 +110,25 @@ Bf16Buffer ToBf16All(const float *source, int64_t n) {
   return out;
 }
 
-// Parts for a GEMM with M rows of C: at least 16 rows and 2^22 multiply-adds each, so that handing a share to another
-// thread costs little next to the share.
-int GemmParts(int64_t M, int64_t N, int64_t K) {
-  return static_cast<int>(std::max<int64_t>(1, std::min<int64_t>({WorkerCount(), M / 16, M * N * K >> 22})));
+// How many parts to split `units` (rows or matrices) into: at least min_units each and 2^22 of the multiply_adds each,
+// so that handing a share to another thread costs little next to the share.
+int GemmParts(int64_t units, int64_t min_units, int64_t multiply_adds) {
+  return static_cast<int>(std::max<int64_t>(1, std::min<int64_t>({WorkerCount(), units / min_units,
+                                                                    multiply_adds >> 22})));
+}
+
+// Runs gemms(begin, end) over [0, units) in `parts` parts, each returning a oneDNN status; returns 0, or 2 + the first
+// failing status.
+int ParallelGemms(int parts, int64_t units, const std::function<int(int64_t, int64_t)> &gemms) {
+  std::vector<int> status(parts, 0);
+  Parallel(parts, [&](int part, int count) {
+    int64_t begin, end;
+    Range(units, part, count, &begin, &end);
+    status[part] = gemms(begin, end);
+  });
+  for (int s : status)
+    if (s != 0) return 2 + s;
+  return 0;
 }
 
 // Rows [begin, end) of C[M,N] = op(A) @ op(B) (+ C when accumulate). A is [M,K] ('N') or [K,M] ('T'); B is [K,N]
@@ -127,16 +143,9 @@ int GemmRows(char transa, char transb, int64_t M, int64_t N, int64_t K, const ui
 }
 
 int Gemm(char transa, char transb, int64_t M, int64_t N, int64_t K, const uint16_t *A, const uint16_t *B, float *C) {
-  const int parts = GemmParts(M, N, K);
-  std::vector<int> status(parts, 0);
-  Parallel(parts, [&](int part, int count) {
-    int64_t begin, end;
-    Range(M, part, count, &begin, &end);
-    status[part] = GemmRows(transa, transb, M, N, K, A, B, C, false, begin, end);
+  return ParallelGemms(GemmParts(M, 16, M * N * K), M, [&](int64_t begin, int64_t end) {
+    return GemmRows(transa, transb, M, N, K, A, B, C, false, begin, end);
   });
-  for (int s : status)
-    if (s != 0) return 2 + s;
-  return 0;
 }
 
 }  // namespace
@@ -152,20 +161,14 @@ int Linear(int nparam, void **params, int *ndims, int64_t **shapes, const char *
   const Bf16Buffer w = ToBf16All(static_cast<const float *>(params[1]), N * K);
   const float *bias = static_cast<const float *>(params[2]);
   float *out = static_cast<float *>(params[3]);
-  const int parts = GemmParts(M, N, K);
-  std::vector<int> status(parts, 0);
-  Parallel(parts, [&](int part, int count) {
-    int64_t begin, end;
-    Range(M, part, count, &begin, &end);
+  return ParallelGemms(GemmParts(M, 16, M * N * K), M, [&](int64_t begin, int64_t end) {
     // Each thread writes the bias into its own rows (a [1024, 3072] output takes 1.5 ms to fill on one core), then
     // the GEMM adds to it (beta = 1).
     for (int64_t row = begin; row < end; ++row) std::memcpy(out + row * N, bias, N * sizeof(float));
-    status[part] = GemmRows('N', 'T', M, N, K, x.get(), w.get(), out, true, begin, end);
+    const int status = GemmRows('N', 'T', M, N, K, x.get(), w.get(), out, true, begin, end);
     if (relu) Relu(out + begin * N, (end - begin) * N);
+    return status;
   });
-  for (int s : status)
-    if (s != 0) return 2 + s;
-  return 0;
 }
 
 // dx, dw and db of Linear from dy (params: dy, [y when relu,] x, w, dx, dw, db); with relu, dy is first zeroed where
@@ -247,32 +250,27 @@ inline int64_t ItemOffset(bool heads_layout, int64_t item, int64_t heads, int64_
   return heads_layout ? (item / heads) * rows * heads * cols + (item % heads) * cols : item * rows * cols;
 }
 
-// out[item] = op(a[item]) @ op(b[item]) for the B * H items, split over threads; M, N, K as in GemmRows.
+// out[item] = op(a[item]) @ op(b[item]) for the B * H items, split over threads; M, N, K as in GemmRows; params and
+// shapes are the AOT function's (a, b, out).
 int HeadProducts(char transa, char transb, bool a_heads, bool b_heads, bool out_heads, int64_t batch, int64_t heads,
-                 int64_t M, int64_t N, int64_t K, const float *a32, int64_t a_size, const float *b32, int64_t b_size,
-                 float *out) {
-  const Bf16Buffer a = ToBf16All(a32, a_size);
-  const Bf16Buffer b = ToBf16All(b32, b_size);
+                 int64_t M, int64_t N, int64_t K, void **params, int64_t **shapes) {
+  const Bf16Buffer a = ToBf16All(static_cast<const float *>(params[0]), ElementCount(4, shapes[0]));
+  const Bf16Buffer b = ToBf16All(static_cast<const float *>(params[1]), ElementCount(4, shapes[1]));
+  float *out = static_cast<float *>(params[2]);
   const int64_t a_rows = transa == 'N' ? M : K, a_cols = transa == 'N' ? K : M;
   const int64_t b_rows = transb == 'N' ? K : N, b_cols = transb == 'N' ? N : K;
   const int64_t lda = a_heads ? heads * a_cols : a_cols, ldb = b_heads ? heads * b_cols : b_cols;
   const int64_t ldc = out_heads ? heads * N : N;
   const int64_t items = batch * heads;
-  const int parts =
-      static_cast<int>(std::max<int64_t>(1, std::min<int64_t>({WorkerCount(), items, items * M * N * K >> 22})));
-  std::vector<int> status(parts, 0);
-  Parallel(parts, [&](int part, int count) {
-    int64_t begin, end;
-    Range(items, part, count, &begin, &end);
-    for (int64_t item = begin; item < end && status[part] == 0; ++item)
-      status[part] = dnnl_gemm_bf16bf16f32(
-          transa, transb, M, N, K, 1.0f, a.get() + ItemOffset(a_heads, item, heads, a_rows, a_cols), lda,
-          b.get() + ItemOffset(b_heads, item, heads, b_rows, b_cols), ldb, 0.0f,
-          out + ItemOffset(out_heads, item, heads, M, N), ldc);
+  return ParallelGemms(GemmParts(items, 1, items * M * N * K), items, [&](int64_t begin, int64_t end) {
+    int status = 0;
+    for (int64_t item = begin; item < end && status == 0; ++item)
+      status = dnnl_gemm_bf16bf16f32(transa, transb, M, N, K, 1.0f,
+                                     a.get() + ItemOffset(a_heads, item, heads, a_rows, a_cols), lda,
+                                     b.get() + ItemOffset(b_heads, item, heads, b_rows, b_cols), ldb, 0.0f,
+                                     out + ItemOffset(out_heads, item, heads, M, N), ldc);
+    return status;
   });
-  for (int s : status)
-    if (s != 0) return 2 + s;
-  return 0;
 }
 
 bool FourDimFloat32(int nparam, int *ndims, const char **dtypes) {
@@ -286,9 +284,7 @@ extern "C" int ErnieBf16HeadsNT(int nparam, void **params, int *ndims, int64_t *
   if (!FourDimFloat32(nparam, ndims, dtypes)) return 1;
   const int64_t *a = shapes[0], *b = shapes[1];  // [B,S,H,d], [B,T,H,d]
   if (b[0] != a[0] || b[2] != a[2] || b[3] != a[3]) return 1;
-  return HeadProducts('N', 'T', true, true, false, a[0], a[2], a[1], b[1], a[3], static_cast<const float *>(params[0]),
-                      ElementCount(4, a), static_cast<const float *>(params[1]), ElementCount(4, b),
-                      static_cast<float *>(params[2]));
+  return HeadProducts('N', 'T', true, true, false, a[0], a[2], a[1], b[1], a[3], params, shapes);
 }
 
 extern "C" int ErnieBf16ItemsNN(int nparam, void **params, int *ndims, int64_t **shapes, const char **dtypes,
@@ -296,9 +292,7 @@ extern "C" int ErnieBf16ItemsNN(int nparam, void **params, int *ndims, int64_t *
   if (!FourDimFloat32(nparam, ndims, dtypes)) return 1;
   const int64_t *a = shapes[0], *b = shapes[1];  // [B,H,S,T], [B,T,H,d]
   if (b[0] != a[0] || b[2] != a[1] || b[1] != a[3]) return 1;
-  return HeadProducts('N', 'N', false, true, true, a[0], a[1], a[2], b[3], a[3], static_cast<const float *>(params[0]),
-                      ElementCount(4, a), static_cast<const float *>(params[1]), ElementCount(4, b),
-                      static_cast<float *>(params[2]));
+  return HeadProducts('N', 'N', false, true, true, a[0], a[1], a[2], b[3], a[3], params, shapes);
 }
 
 extern "C" int ErnieBf16ItemsTN(int nparam, void **params, int *ndims, int64_t **shapes, const char **dtypes,
@@ -306,7 +300,5 @@ extern "C" int ErnieBf16ItemsTN(int nparam, void **params, int *ndims, int64_t *
   if (!FourDimFloat32(nparam, ndims, dtypes)) return 1;
   const int64_t *a = shapes[0], *b = shapes[1];  // [B,H,T,S], [B,T,H,d]
   if (b[0] != a[0] || b[2] != a[1] || b[1] != a[2]) return 1;
-  return HeadProducts('T', 'N', false, true, true, a[0], a[1], a[3], b[3], a[2], static_cast<const float *>(params[0]),
-                      ElementCount(4, a), static_cast<const float *>(params[1]), ElementCount(4, b),
-                      static_cast<float *>(params[2]));
+  return HeadProducts('T', 'N', false, true, true, a[0], a[1], a[3], b[3], a[2], params, shapes);
 }
